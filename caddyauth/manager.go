@@ -1,0 +1,321 @@
+package caddyauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sessiongate/sessiongate/caddyauth/password"
+)
+
+// Errors the Manager returns; dialects map them to their wire answers.
+var (
+	// ErrBadCredentials: unknown user, wrong password, wrong account
+	// number, disabled account. One error for all of them, so no answer
+	// can tell them apart (SEC-03).
+	ErrBadCredentials = errors.New("bad credentials")
+	// ErrBusy: the password hashing pool is full; answer 503 + Retry-After
+	// at once (SEC-05).
+	ErrBusy = errors.New("login capacity exhausted")
+	// ErrUnknownSession: no such session (or one that cannot be opened).
+	ErrUnknownSession = errors.New("unknown session")
+	// ErrSessionExpired: the session exists but is past its deadline.
+	ErrSessionExpired = errors.New("session expired")
+	// ErrPasswordTooLong: over MaxPasswordBytes, refused before hashing.
+	ErrPasswordTooLong = errors.New("password too long")
+)
+
+// MaxPasswordBytes bounds a password before it reaches the KDF (SEC-02): far
+// above any passphrase, far below a memory or CPU problem.
+const MaxPasswordBytes = 1024
+
+// Config assembles a Manager.
+type Config struct {
+	// Store persists sessions. Required.
+	Store Store
+	// Users finds users for login. Required.
+	Users UserDirectory
+	// Hasher verifies passwords with bounded concurrency. Required.
+	Hasher *password.Hasher
+	// Sealer encrypts secrets at rest and hashes ids for logs. Required.
+	Sealer *Sealer
+	// Cache sits in front of Store; nil means a default-sized cache.
+	Cache *KeyCache
+	// Replay remembers signatures or nonces; nil means an in-memory guard.
+	Replay ReplayGuard
+	// Clock defaults to SystemClock.
+	Clock Clock
+	// Observer defaults to NopObserver.
+	Observer Observer
+}
+
+// Manager is the session engine shared by every dialect: it checks
+// passwords, starts, finds and ends sessions. It is safe for concurrent use.
+type Manager struct {
+	store  Store
+	users  UserDirectory
+	hasher *password.Hasher
+	sealer *Sealer
+	cache  *KeyCache
+	replay ReplayGuard
+	clock  Clock
+	obs    Observer
+}
+
+// NewManager checks cfg and returns a Manager.
+func NewManager(cfg Config) (*Manager, error) {
+	if cfg.Store == nil || cfg.Users == nil || cfg.Hasher == nil || cfg.Sealer == nil {
+		return nil, fmt.Errorf("session manager: store, users, hasher and sealer are required")
+	}
+	m := &Manager{store: cfg.Store, users: cfg.Users, hasher: cfg.Hasher, sealer: cfg.Sealer,
+		cache: cfg.Cache, replay: cfg.Replay, clock: cfg.Clock, obs: cfg.Observer}
+	if m.clock == nil {
+		m.clock = SystemClock{}
+	}
+	if m.cache == nil {
+		m.cache = NewKeyCache(DefaultCacheSize, DefaultCacheTTL)
+	}
+	if m.replay == nil {
+		m.replay = NewMemoryReplayGuard(DefaultReplayCacheSize, m.clock)
+	}
+	if m.obs == nil {
+		m.obs = NopObserver{}
+	}
+	return m, nil
+}
+
+// Now is the manager's clock.
+func (m *Manager) Now() time.Time { return m.clock.Now() }
+
+// Store returns the session store.
+func (m *Manager) Store() Store { return m.store }
+
+// Cache returns the key cache.
+func (m *Manager) Cache() *KeyCache { return m.cache }
+
+// Replay returns the replay guard.
+func (m *Manager) Replay() ReplayGuard { return m.replay }
+
+// Hasher returns the password hasher.
+func (m *Manager) Hasher() *password.Hasher { return m.hasher }
+
+// Observer returns the observer.
+func (m *Manager) Observer() Observer { return m.obs }
+
+// Users returns the user directory.
+func (m *Manager) Users() UserDirectory { return m.users }
+
+// LogHash is the keyed hash of a session id used in logs.
+func (m *Manager) LogHash(id string) string { return m.sealer.LogHash(id) }
+
+// Audit sends an event to the observer, stamping the time.
+func (m *Manager) Audit(e Event) {
+	if e.Time.IsZero() {
+		e.Time = m.clock.Now().UTC()
+	}
+	m.obs.Audit(e)
+}
+
+// PasswordLogin is a login attempt with a password. Exactly one of Email,
+// UserID (> 0) or Username selects the user.
+type PasswordLogin struct {
+	Email    string
+	UserID   int64
+	Username string
+	// AccountNumber, when CheckAccount is set, must equal the user's.
+	AccountNumber string
+	CheckAccount  bool
+	Password      string
+}
+
+// CheckPassword returns the user if the login is right. Every attempt that
+// reaches it costs exactly one KDF evaluation, whether the user exists or not
+// (SEC-04), and every kind of wrong answer is the same ErrBadCredentials
+// (SEC-03). Other errors: ErrBusy, ErrPasswordTooLong, ErrUnavailable.
+func (m *Manager) CheckPassword(ctx context.Context, l PasswordLogin) (*User, error) {
+	if len(l.Password) > MaxPasswordBytes {
+		return nil, ErrPasswordTooLong
+	}
+	var (
+		u   *User
+		err error
+	)
+	switch {
+	case l.Email != "":
+		u, err = m.users.UserByEmail(ctx, l.Email)
+	case l.UserID > 0:
+		u, err = m.users.UserByID(ctx, l.UserID)
+	case l.Username != "":
+		u, err = m.users.UserByUsername(ctx, l.Username)
+	default:
+		err = ErrNotFound
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		m.obs.StoreError("get_user")
+		return nil, fmt.Errorf("look up user: %w", ErrUnavailable)
+	}
+	hash := ""
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	ok, herr := m.hasher.Verify(ctx, hash, l.Password)
+	if errors.Is(herr, password.ErrBusy) {
+		return nil, ErrBusy
+	}
+	if herr != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("check password: %w", ctx.Err())
+	}
+	// Decide only after the KDF ran, so timing does not tell which check
+	// failed.
+	if u == nil || !ok || u.Disabled {
+		return nil, ErrBadCredentials
+	}
+	if l.CheckAccount && !constantTimeEqual(l.AccountNumber, u.AccountNumber) {
+		return nil, ErrBadCredentials
+	}
+	return u, nil
+}
+
+// NewSession describes a session to start.
+type NewSession struct {
+	User    *User
+	Dialect Dialect
+	Kind    CredentialKind
+	// ID is the store id; for KindHMACKey the session number in decimal.
+	ID string
+	// Secret, for KindHMACKey, is sealed before it reaches the store.
+	Secret []byte
+	// Lifetime is the absolute lifetime from now.
+	Lifetime time.Duration
+	// IdleTimeout, if > 0, ends the session after that long without a
+	// touch.
+	IdleTimeout time.Duration
+}
+
+// StartSession stores a new session and returns it (with its secret in
+// clear, as the caller needs to hand it out). It returns only after the store
+// acknowledged the write, so an acknowledged login survives a crash.
+// ErrExists if the id is taken (the caller draws a new one).
+func (m *Manager) StartSession(ctx context.Context, ns NewSession) (*Session, error) {
+	now := m.clock.Now().UTC()
+	s := &Session{ID: ns.ID, UserID: ns.User.ID, Dialect: ns.Dialect, Kind: ns.Kind,
+		Created: now, LastSeen: now, AbsoluteDeadline: now.Add(ns.Lifetime)}
+	if ns.IdleTimeout > 0 {
+		s.IdleDeadline = now.Add(ns.IdleTimeout)
+	}
+	stored := s.Clone()
+	if ns.Secret != nil {
+		stored.Secret = m.sealer.Seal(ns.ID, ns.Secret)
+		s.Secret = append([]byte(nil), ns.Secret...)
+	}
+	if err := m.store.CreateSession(ctx, stored); err != nil {
+		if errors.Is(err, ErrExists) {
+			return nil, err
+		}
+		m.obs.StoreError("create_session")
+		return nil, fmt.Errorf("start session: %w", asUnavailable(err))
+	}
+	m.obs.SessionCreated(ns.Dialect)
+	return s, nil
+}
+
+// Session returns the live session with id, through the key cache. The
+// returned value is shared with the cache: do not modify it. Errors:
+// ErrUnknownSession, ErrSessionExpired, ErrUnavailable.
+func (m *Manager) Session(ctx context.Context, id string) (*Session, error) {
+	now := m.clock.Now()
+	s, hit, err := m.cache.Load(ctx, id, now, func(ctx context.Context) (*Session, error) {
+		st, err := m.store.GetSession(ctx, id)
+		if err != nil {
+			if errors.Is(err, ErrNotFound) {
+				return nil, ErrUnknownSession
+			}
+			m.obs.StoreError("get_session")
+			return nil, asUnavailable(err)
+		}
+		if st.Expired(now) {
+			return nil, ErrSessionExpired
+		}
+		if st.Secret != nil {
+			clear, err := m.sealer.Open(st.ID, st.Secret)
+			if err != nil {
+				// Wrong master key or tampering: fail closed (SEC-16).
+				return nil, ErrUnknownSession
+			}
+			st.Secret = clear
+		}
+		return st, nil
+	})
+	m.obs.CacheLookup(hit)
+	if err != nil {
+		return nil, err
+	}
+	if s.Expired(now) {
+		return nil, ErrSessionExpired
+	}
+	return s, nil
+}
+
+// EndSession deletes a session and drops it from the cache. reason is one of
+// logout, revoked, refresh_reuse (metric label). ErrUnknownSession if it was
+// already gone.
+func (m *Manager) EndSession(ctx context.Context, id, reason string) (*Session, error) {
+	s, err := m.store.DeleteSession(ctx, id)
+	// Drop the cache entry whatever the store said: a stale entry must
+	// never outlive a logout on this node.
+	m.cache.Remove(id)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, ErrUnknownSession
+		}
+		m.obs.StoreError("delete_session")
+		return nil, fmt.Errorf("end session: %w", asUnavailable(err))
+	}
+	m.obs.SessionEnded(s.Dialect, reason)
+	return s, nil
+}
+
+// SeenOnce asks the replay guard whether key is new.
+func (m *Manager) SeenOnce(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	first, err := m.replay.SeenOnce(ctx, key, ttl)
+	if err != nil {
+		m.obs.StoreError("seen_once")
+		return false, fmt.Errorf("replay guard: %w", asUnavailable(err))
+	}
+	return first, nil
+}
+
+// PurgeExpired removes expired sessions from store and cache, counting each
+// as ended by expiry. It returns how many it removed.
+func PurgeExpired(ctx context.Context, st Store, cache *KeyCache, obs Observer, now time.Time) (int, error) {
+	gone, err := st.PurgeExpired(ctx, now)
+	if err != nil {
+		if obs != nil {
+			obs.StoreError("purge")
+		}
+		return 0, fmt.Errorf("purge expired sessions: %w", err)
+	}
+	for _, s := range gone {
+		if cache != nil {
+			cache.Remove(s.ID)
+		}
+		if obs != nil {
+			obs.SessionEnded(s.Dialect, "expired")
+		}
+	}
+	return len(gone), nil
+}
+
+// asUnavailable makes every store failure an ErrUnavailable, keeping the
+// cause for logs.
+func asUnavailable(err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUnavailable, err)
+}
+
+func constantTimeEqual(a, b string) bool {
+	return subtleEq([]byte(a), []byte(b))
+}

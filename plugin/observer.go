@@ -1,0 +1,62 @@
+package plugin
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/sessiongate/sessiongate/caddyauth"
+)
+
+// observer turns the engine's observations into Prometheus metrics and zap
+// audit logs. The audit log is the logger "sessiongate.audit": one event per
+// login, failed login, logout, refusal and replay, with no secret and no raw
+// session id in it (SEC-44, SEC-45).
+type observer struct {
+	audit *zap.Logger
+}
+
+func (o *observer) Audit(e caddyauth.Event) {
+	fields := []zap.Field{
+		zap.String("event", e.Type),
+		zap.String("dialect", string(e.Dialect)),
+		zap.String("reason", e.Reason),
+		zap.Time("at", e.Time.UTC()),
+	}
+	if e.UserID != 0 {
+		fields = append(fields, zap.Int64("user_id", e.UserID))
+	}
+	if e.SessionHash != "" {
+		fields = append(fields, zap.String("session", e.SessionHash))
+	}
+	if e.ClientIP != "" {
+		fields = append(fields, zap.String("client_ip", e.ClientIP))
+	}
+	o.audit.Info("sessiongate "+e.Type, fields...)
+}
+
+func (o *observer) CacheLookup(hit bool) {
+	if hit {
+		cacheRequests.WithLabelValues("hit").Inc()
+	} else {
+		cacheRequests.WithLabelValues("miss").Inc()
+	}
+}
+
+func (o *observer) SessionCreated(d caddyauth.Dialect) {
+	sessionsCreated.WithLabelValues(string(d)).Inc()
+}
+
+func (o *observer) SessionEnded(d caddyauth.Dialect, reason string) {
+	sessionsEnded.WithLabelValues(string(d), reason).Inc()
+}
+
+func (o *observer) StoreError(op string) { storeErrors.WithLabelValues(op).Inc() }
+
+func (o *observer) Login(d caddyauth.Dialect, result string) {
+	loginsTotal.WithLabelValues(string(d), result).Inc()
+}
+
+func (o *observer) Replay(d caddyauth.Dialect, action string) {
+	replaysTotal.WithLabelValues(string(d), action).Inc()
+}
+
+var _ caddyauth.Observer = (*observer)(nil)
