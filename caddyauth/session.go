@@ -1,6 +1,9 @@
 package caddyauth
 
-import "time"
+import (
+	"bytes"
+	"time"
+)
 
 // Dialect names a session protocol. The values are used as metric labels, so
 // the set is closed.
@@ -78,9 +81,7 @@ func (s *Session) Clone() *Session {
 		return nil
 	}
 	c := *s
-	if s.Secret != nil {
-		c.Secret = append([]byte(nil), s.Secret...)
-	}
+	c.Secret = bytes.Clone(s.Secret) // keeps nil as nil and empty as empty
 	return &c
 }
 
