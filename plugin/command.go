@@ -110,4 +110,3 @@ func readPassword(in *os.File) ([]byte, error) {
 	}
 	return line, nil
 }
-
