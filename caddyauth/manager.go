@@ -319,3 +319,68 @@ func asUnavailable(err error) error {
 func constantTimeEqual(a, b string) bool {
 	return subtleEq([]byte(a), []byte(b))
 }
+
+// Touch resets a session's idle timer (a ping): the new idle deadline is now
+// plus idle, never past the absolute deadline, which never moves (SEC-12).
+// Sessions without an idle timeout only get LastSeen updated. The cache entry
+// is dropped so the next lookup sees the new deadline. Errors:
+// ErrUnknownSession, ErrSessionExpired, ErrUnavailable.
+func (m *Manager) Touch(ctx context.Context, s *Session, idle time.Duration) (*Session, error) {
+	now := m.clock.Now().UTC()
+	if s.Expired(now) {
+		return nil, ErrSessionExpired
+	}
+	var idleDeadline time.Time
+	if idle > 0 || !s.IdleDeadline.IsZero() {
+		if idle <= 0 {
+			idle = s.IdleDeadline.Sub(s.LastSeen)
+		}
+		idleDeadline = now.Add(idle)
+		if idleDeadline.After(s.AbsoluteDeadline) {
+			idleDeadline = s.AbsoluteDeadline
+		}
+	}
+	err := m.store.TouchSession(ctx, s.ID, now, idleDeadline)
+	m.cache.Remove(s.ID)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, ErrUnknownSession
+		}
+		m.obs.StoreError("touch_session")
+		return nil, fmt.Errorf("touch session: %w", asUnavailable(err))
+	}
+	t := s.Clone()
+	t.LastSeen, t.IdleDeadline = now, idleDeadline
+	return t, nil
+}
+
+// TouchInterval is how stale LastSeen may get before ordinary use of a
+// session (with idle_reset_on_use) writes a touch: a tenth of the idle
+// timeout, at most a minute. So a busy session costs at most one store write
+// per interval, not one per request, and its idle deadline is late by at
+// most that interval.
+func TouchInterval(idle time.Duration) time.Duration {
+	iv := idle / 10
+	if iv > time.Minute {
+		iv = time.Minute
+	}
+	if iv < time.Second {
+		iv = time.Second
+	}
+	return iv
+}
+
+// Used records ordinary use of a verified session when idle reset on use is
+// on. It writes a touch only when LastSeen is older than TouchInterval(idle),
+// and concurrent requests of one session share that single write. A store
+// failure here is not the request's failure: the session was verified, and
+// the next use retries.
+func (m *Manager) Used(ctx context.Context, s *Session, idle time.Duration) {
+	if idle <= 0 || m.clock.Now().Sub(s.LastSeen) < TouchInterval(idle) {
+		return
+	}
+	m.cache.group.Do("touch\x00"+s.ID, func() (any, error) {
+		_, err := m.Touch(ctx, s, idle)
+		return nil, err
+	})
+}
