@@ -246,6 +246,8 @@ func parseUser(d *caddyfile.Dispenser) (UserConfig, error) {
 //			replay observe|reject
 //			max_body <size>
 //			session_lifetime <duration>
+//			idle_timeout <duration>
+//			idle_reset_on_use
 //		}
 //		identity_prefix <prefix>
 //		keep_credentials
@@ -356,12 +358,29 @@ func parseAmatino(d *caddyfile.Dispenser) (*AmatinoConfig, error) {
 				return nil, err
 			}
 			ac.SessionLifetime = dur
+		case "idle_timeout":
+			dur, err := parseDuration(d)
+			if err != nil {
+				return nil, err
+			}
+			ac.IdleTimeout = dur
+		case "idle_reset_on_use":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			ac.IdleResetOnUse = true
 		default:
 			return nil, d.Errf("unrecognized amatino option %q", d.Val())
 		}
 	}
 	if ac.RequireBodySignature && ac.LegacyBodySignatures != nil && !*ac.LegacyBodySignatures {
 		return nil, d.Err("amatino: require_body_signature needs legacy_body_signatures on")
+	}
+	if ac.IdleResetOnUse && ac.IdleTimeout == 0 {
+		return nil, d.Err("amatino: idle_reset_on_use needs an idle_timeout")
+	}
+	if ac.IdleTimeout > 0 && ac.SessionLifetime > 0 && ac.IdleTimeout > ac.SessionLifetime {
+		return nil, d.Err("amatino: idle_timeout must not exceed session_lifetime (SEC-12)")
 	}
 	return ac, nil
 }

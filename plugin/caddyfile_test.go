@@ -52,6 +52,10 @@ func TestUnmarshalHandler(t *testing.T) {
 		{name: "require without legacy", input: "sessiongate {\n amatino {\n legacy_body_signatures off\n require_body_signature\n }\n}", wantErr: "needs legacy_body_signatures"},
 		{name: "missing arg", input: "sessiongate {\n amatino {\n window\n }\n}", wantErr: "wrong argument count"},
 		{name: "extra arg", input: "sessiongate {\n amatino {\n window 1s 2s\n }\n}", wantErr: "wrong argument count"},
+		{name: "idle", input: "sessiongate {\n amatino {\n idle_timeout 30m\n idle_reset_on_use\n }\n}",
+			want: Handler{Amatino: &AmatinoConfig{IdleTimeout: 1800e9, IdleResetOnUse: true}}},
+		{name: "idle reset without timeout", input: "sessiongate {\n amatino {\n idle_reset_on_use\n }\n}", wantErr: "needs an idle_timeout"},
+		{name: "absolute below idle", input: "sessiongate {\n amatino {\n session_lifetime 10m\n idle_timeout 30m\n }\n}", wantErr: "must not exceed session_lifetime"},
 		{name: "bad prefix", input: "sessiongate {\n amatino\n identity_prefix X:Auth\n}", wantErr: "not a valid header name prefix"},
 	}
 	for _, tt := range tests {

@@ -82,6 +82,14 @@ type AmatinoConfig struct {
 	// SessionLifetime is the absolute lifetime of an amatino session.
 	// Default: 24h.
 	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+	// IdleTimeout ends a session after this long without use being
+	// recorded. Amatino clients never ping, so it only makes sense with
+	// IdleResetOnUse. Default: 0 (off).
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
+	// IdleResetOnUse resets the idle timer on each verified request,
+	// coalesced to at most one store write per session per tenth of the idle
+	// timeout (at most a minute). Default: false.
+	IdleResetOnUse bool `json:"idle_reset_on_use,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -113,7 +121,8 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		h.amatino, err = amatino.New(h.app.Manager(), amatino.Options{
 			Window: time.Duration(c.Window), LegacyBodySignatures: c.LegacyBodySignatures,
 			RequireBodySignature: c.RequireBodySignature, Replay: amatino.ReplayMode(c.Replay),
-			MaxBody: c.MaxBody, SessionLifetime: time.Duration(c.SessionLifetime)})
+			MaxBody: c.MaxBody, SessionLifetime: time.Duration(c.SessionLifetime),
+			IdleTimeout: time.Duration(c.IdleTimeout), IdleResetOnUse: c.IdleResetOnUse})
 		if err != nil {
 			return fmt.Errorf("sessiongate handler: %w", err)
 		}

@@ -46,8 +46,12 @@ type Options struct {
 	MaxBody int64
 	// SessionLifetime is the absolute lifetime of a session.
 	SessionLifetime time.Duration
-	// IdleTimeout ends a session after this long unused; 0 disables it.
+	// IdleTimeout ends a session after this long without a touch; 0
+	// disables it (amatino clients never ping, so only use can reset it).
 	IdleTimeout time.Duration
+	// IdleResetOnUse resets the idle timer on verified requests, coalesced
+	// to one store write per caddyauth.TouchInterval.
+	IdleResetOnUse bool
 }
 
 func (o *Options) setDefaults() error {
@@ -85,6 +89,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.IdleTimeout < 0 || (o.IdleTimeout > 0 && o.IdleTimeout > o.SessionLifetime) {
 		return fmt.Errorf("amatino idle timeout %s: must be positive and not above the session lifetime %s", o.IdleTimeout, o.SessionLifetime)
+	}
+	if o.IdleResetOnUse && o.IdleTimeout == 0 {
+		return fmt.Errorf("amatino: idle_reset_on_use needs an idle_timeout")
 	}
 	return nil
 }

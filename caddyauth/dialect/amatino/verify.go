@@ -141,6 +141,9 @@ func (d *Dialect) Verify(r *http.Request, path string) (*Verified, *caddyauth.Re
 		d.m.Observer().Replay(caddyauth.DialectAmatino, "observed")
 		v.Replayed = true
 	}
+	if d.o.IdleResetOnUse {
+		d.m.Used(r.Context(), s, d.o.IdleTimeout)
+	}
 	return v, nil
 }
 
