@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -21,6 +22,9 @@ func DecodeStrictObject(body []byte, allowed ...string) (map[string]json.RawMess
 	}
 	if !json.Valid(body) {
 		return nil, errors.New("body is not valid JSON")
+	}
+	if jsonDepth(body) > MaxJSONDepth {
+		return nil, fmt.Errorf("body nests deeper than %d levels", MaxJSONDepth)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
@@ -59,6 +63,36 @@ func DecodeStrictObject(body []byte, allowed ...string) (map[string]json.RawMess
 	return out, nil
 }
 
+// MaxJSONDepth bounds nesting in the bodies the gateway parses: none of the
+// wire formats nests at all, so anything deep is an attack or a mistake.
+const MaxJSONDepth = 8
+
+// jsonDepth returns the deepest nesting of objects and arrays in valid JSON.
+func jsonDepth(b []byte) int {
+	depth, max, inString, escaped := 0, 0, false, false
+	for _, c := range b {
+		switch {
+		case inString && escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case inString && c == '"':
+			inString = false
+		case inString:
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			if depth > max {
+				max = depth
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return max
+}
+
 func contains(set []string, s string) bool {
 	for _, v := range set {
 		if v == s {
@@ -80,6 +114,13 @@ func JSONString(raw json.RawMessage) (string, bool) {
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	// encoding/json turns an escaped lone surrogate ("\ud800") into U+FFFD,
+	// so different inputs would decode to one secret; refuse them. A real
+	// U+FFFD, sent as is or as \ufffd, is kept.
+	if strings.ContainsRune(s, utf8.RuneError) && !bytes.ContainsRune(raw, utf8.RuneError) &&
+		!bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`)) {
 		return "", false
 	}
 	return s, true
