@@ -8,7 +8,7 @@ import "time"
 type Event struct {
 	// Time is when it happened (UTC).
 	Time time.Time
-	// Type: login, login_failed, logout, refused, replay, session_expired,
+	// Type: login, login_failed, logout, ping, refused, replay, session_expired,
 	// session_purged.
 	Type string
 	// Dialect that the event concerns.

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -249,11 +250,18 @@ func parseUser(d *caddyfile.Dispenser) (UserConfig, error) {
 //			idle_timeout <duration>
 //			idle_reset_on_use
 //		}
+//		videntity {
+//			idle_timeout <duration>
+//			session_lifetime <duration>
+//			idle_reset_on_use
+//			max_body <size>
+//		}
 //		identity_prefix <prefix>
 //		keep_credentials
 //	}
 //
-// `amatino` alone, without a block, enables the dialect with defaults.
+// `amatino` or `videntity` alone, without a block, enables the dialect with
+// defaults.
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	sg := new(Handler)
 	err := sg.UnmarshalCaddyfile(h.Dispenser)
@@ -278,6 +286,15 @@ func (sg *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			sg.Amatino = ac
+		case "videntity":
+			if sg.Videntity != nil {
+				return d.Err("videntity given twice")
+			}
+			vc, err := parseVidentity(d)
+			if err != nil {
+				return err
+			}
+			sg.Videntity = vc
 		case "identity_prefix":
 			v, err := oneArg(d)
 			if err != nil {
@@ -296,10 +313,62 @@ func (sg *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unrecognized sessiongate option %q", d.Val())
 		}
 	}
-	if sg.Amatino == nil {
-		return d.Err("sessiongate: enable at least one dialect (amatino)")
+	if sg.Amatino == nil && sg.Videntity == nil {
+		return d.Err("sessiongate: enable at least one dialect (amatino, videntity)")
 	}
 	return nil
+}
+
+func parseVidentity(d *caddyfile.Dispenser) (*VidentityConfig, error) {
+	vc := new(VidentityConfig)
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch d.Val() {
+		case "idle_timeout":
+			dur, err := parseDuration(d)
+			if err != nil {
+				return nil, err
+			}
+			vc.IdleTimeout = dur
+		case "session_lifetime":
+			dur, err := parseDuration(d)
+			if err != nil {
+				return nil, err
+			}
+			vc.SessionLifetime = dur
+		case "idle_reset_on_use":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			vc.IdleResetOnUse = true
+		case "max_body":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			size, err := humanize.ParseBytes(v)
+			if err != nil || size == 0 || size > 1<<30 {
+				return nil, d.Errf("videntity max_body %q: want a size between 1B and 1GiB", v)
+			}
+			vc.MaxBody = int64(size)
+		default:
+			return nil, d.Errf("unrecognized videntity option %q", d.Val())
+		}
+	}
+	idle, life := vc.IdleTimeout, vc.SessionLifetime
+	if idle == 0 {
+		idle = caddy.Duration(30 * time.Minute)
+	}
+	if life == 0 {
+		life = caddy.Duration(24 * time.Hour)
+	}
+	if life < idle {
+		return nil, d.Errf("videntity: session_lifetime %s must not be below idle_timeout %s (SEC-12)",
+			time.Duration(life), time.Duration(idle))
+	}
+	return vc, nil
 }
 
 func parseAmatino(d *caddyfile.Dispenser) (*AmatinoConfig, error) {

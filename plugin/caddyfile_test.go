@@ -56,6 +56,13 @@ func TestUnmarshalHandler(t *testing.T) {
 			want: Handler{Amatino: &AmatinoConfig{IdleTimeout: 1800e9, IdleResetOnUse: true}}},
 		{name: "idle reset without timeout", input: "sessiongate {\n amatino {\n idle_reset_on_use\n }\n}", wantErr: "needs an idle_timeout"},
 		{name: "absolute below idle", input: "sessiongate {\n amatino {\n session_lifetime 10m\n idle_timeout 30m\n }\n}", wantErr: "must not exceed session_lifetime"},
+		{name: "videntity bare", input: "sessiongate {\n videntity\n}", want: Handler{Videntity: &VidentityConfig{}}},
+		{name: "videntity options", input: "sessiongate {\n videntity {\n idle_timeout 10m\n session_lifetime 8h\n idle_reset_on_use\n max_body 2MiB\n }\n}",
+			want: Handler{Videntity: &VidentityConfig{IdleTimeout: 600e9, SessionLifetime: 8 * 3600e9, IdleResetOnUse: true, MaxBody: 2 << 20}}},
+		{name: "both dialects", input: "sessiongate {\n amatino\n videntity\n}", want: Handler{Amatino: &AmatinoConfig{}, Videntity: &VidentityConfig{}}},
+		{name: "videntity absolute below idle", input: "sessiongate {\n videntity {\n session_lifetime 10m\n }\n}", wantErr: "must not be below idle_timeout"},
+		{name: "videntity unknown", input: "sessiongate {\n videntity {\n ping_every 1m\n }\n}", wantErr: `unrecognized videntity option "ping_every"`},
+		{name: "videntity twice", input: "sessiongate {\n videntity\n videntity\n}", wantErr: "videntity given twice"},
 		{name: "bad prefix", input: "sessiongate {\n amatino\n identity_prefix X:Auth\n}", wantErr: "not a valid header name prefix"},
 	}
 	for _, tt := range tests {

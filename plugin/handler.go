@@ -13,6 +13,7 @@ import (
 
 	"github.com/sessiongate/sessiongate/caddyauth"
 	"github.com/sessiongate/sessiongate/caddyauth/dialect/amatino"
+	"github.com/sessiongate/sessiongate/caddyauth/dialect/videntity"
 )
 
 func init() {
@@ -22,7 +23,8 @@ func init() {
 // Handler authenticates requests with sessiongate sessions.
 //
 // Requests to an enabled dialect's own endpoints (amatino: `POST /session`
-// to log in, `DELETE /session` to log out) are answered by the handler.
+// to log in, `DELETE /session` to log out; videntity: `POST /session/login`,
+// `/session/ping`, `/session/logout`) are answered by the handler.
 // Every other request must carry valid credentials of an enabled dialect;
 // then the handler sets the identity headers (`X-Auth-User-Id`, and
 // `X-Auth-User-Email` and `X-Auth-Username` where known) and the
@@ -41,23 +43,30 @@ type Handler struct {
 	// `/session` and HMAC-SHA512 request signatures.
 	Amatino *AmatinoConfig `json:"amatino,omitempty"`
 
+	// Videntity enables the videntity dialect: form login at
+	// `/session/login` (alias `/sessions/login`), `/session/ping` and
+	// `/session/logout` answered in XML, and session keys on proxied
+	// requests (`X-Session-Key` header or `session_key` form field).
+	Videntity *VidentityConfig `json:"videntity,omitempty"`
+
 	// IdentityPrefix is the prefix of the headers the gateway sets for the
 	// upstream. Every incoming header with this prefix is removed. Default:
 	// `X-Auth-`.
 	IdentityPrefix string `json:"identity_prefix,omitempty"`
 
-	// KeepCredentials forwards the credential headers (X-Session-ID,
-	// X-Signature, X-Timestamp) to the upstream instead of removing them.
-	// Default: false.
+	// KeepCredentials forwards the credentials (X-Session-ID, X-Signature,
+	// X-Timestamp, X-Session-Key, a session_key form field) to the upstream
+	// instead of removing them. Default: false.
 	KeepCredentials bool `json:"keep_credentials,omitempty"`
 
-	app     *App
-	amatino *amatino.Dialect
-	prefix  string // lower case, '-' separated
-	hdrID   string
-	hdrMail string
-	hdrName string
-	logger  *zap.Logger
+	app       *App
+	amatino   *amatino.Dialect
+	videntity *videntity.Dialect
+	prefix    string // lower case, '-' separated
+	hdrID     string
+	hdrMail   string
+	hdrName   string
+	logger    *zap.Logger
 }
 
 // AmatinoConfig configures the amatino dialect.
@@ -90,6 +99,24 @@ type AmatinoConfig struct {
 	// coalesced to at most one store write per session per tenth of the idle
 	// timeout (at most a minute). Default: false.
 	IdleResetOnUse bool `json:"idle_reset_on_use,omitempty"`
+}
+
+// VidentityConfig configures the videntity dialect.
+type VidentityConfig struct {
+	// IdleTimeout ends a session this long after its login or last ping.
+	// At least 1m. Default: 30m.
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
+	// SessionLifetime ends a session this long after login, whatever the
+	// pings; not below IdleTimeout. Default: 24h.
+	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+	// IdleResetOnUse also resets the idle timer on verified proxied
+	// requests, coalesced to at most one store write per session per tenth
+	// of the idle timeout (at most a minute). The videntity documentation
+	// says only ping resets it. Default: false.
+	IdleResetOnUse bool `json:"idle_reset_on_use,omitempty"`
+	// MaxBody bounds, in bytes, a proxied form body read to find its
+	// session_key; larger bodies get 413. Default: 10 MiB.
+	MaxBody int64 `json:"max_body,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -127,13 +154,22 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("sessiongate handler: %w", err)
 		}
 	}
+	if h.Videntity != nil {
+		c := h.Videntity
+		h.videntity, err = videntity.New(h.app.Manager(), videntity.Options{
+			IdleTimeout: time.Duration(c.IdleTimeout), SessionLifetime: time.Duration(c.SessionLifetime),
+			IdleResetOnUse: c.IdleResetOnUse, MaxBody: c.MaxBody})
+		if err != nil {
+			return fmt.Errorf("sessiongate handler: %w", err)
+		}
+	}
 	return nil
 }
 
 // Validate checks that at least one dialect is enabled.
 func (h *Handler) Validate() error {
-	if h.Amatino == nil {
-		return fmt.Errorf("sessiongate handler: enable at least one dialect (amatino)")
+	if h.Amatino == nil && h.Videntity == nil {
+		return fmt.Errorf("sessiongate handler: enable at least one dialect (amatino, videntity)")
 	}
 	if !validHeaderPrefix(h.IdentityPrefix) {
 		return fmt.Errorf("sessiongate handler: identity_prefix %q is not a valid header name prefix", h.IdentityPrefix)
@@ -149,32 +185,85 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.refuse(w, r, "none", ref)
 		return nil
 	}
-	if h.amatino != nil {
-		if ep := h.amatino.Endpoint(r); ep != nil {
-			ep(w, r)
-			h.stripCredentials(r)
-			return nil
-		}
+	if ep := h.endpoint(r); ep != nil {
+		ep(w, r)
+		h.stripCredentials(r)
+		return nil
 	}
 
-	if h.amatino == nil || !amatino.Present(r) {
+	// Header-only dialects are asked first: videntity claims any form body.
+	useAmatino := h.amatino != nil && amatino.Present(r)
+	useVidentity := h.videntity != nil && videntity.Present(r)
+	if useAmatino && useVidentity && hasSessionKeyHeader(r) {
+		h.stripCredentials(r)
+		h.refuse(w, r, "none", &caddyauth.Refusal{Status: http.StatusBadRequest, Code: caddyauth.CodeInvalidRequest,
+			Message: "credentials of more than one scheme", Result: caddyauth.ResultMalformed})
+		return nil
+	}
+	var (
+		dialect caddyauth.Dialect
+		sess    *caddyauth.Session
+		ref     *caddyauth.Refusal
+		offset  int
+	)
+	start := time.Now()
+	switch {
+	case useAmatino:
+		dialect = caddyauth.DialectAmatino
+		var v *amatino.Verified
+		if v, ref = h.amatino.Verify(r, amatino.SignedPath(r)); ref == nil {
+			sess, offset = v.Session, v.Offset
+		}
+	case useVidentity:
+		dialect = caddyauth.DialectVidentity
+		var v *videntity.Verified
+		if v, ref = h.videntity.Verify(r); ref == nil {
+			sess = v.Session
+		}
+	default:
+		h.stripCredentials(r)
 		h.refuse(w, r, "none", &caddyauth.Refusal{Status: http.StatusUnauthorized,
 			Code: caddyauth.CodeMissingCredentials, Message: "credentials required",
 			Result: caddyauth.ResultMissing, Challenges: h.challenges()})
 		return nil
 	}
-	start := time.Now()
-	v, ref := h.amatino.Verify(r, amatino.SignedPath(r))
-	verifyDuration.WithLabelValues("amatino").Observe(time.Since(start).Seconds())
+	verifyDuration.WithLabelValues(string(dialect)).Observe(time.Since(start).Seconds())
 	h.stripCredentials(r)
 	if ref != nil {
-		h.refuse(w, r, "amatino", ref)
+		h.refuse(w, r, string(dialect), ref)
 		return nil
 	}
-	requestsTotal.WithLabelValues("amatino", caddyauth.ResultOK).Inc()
-	clockSkew.Observe(float64(v.Offset))
-	h.setIdentity(r, v.Session, caddyauth.DialectAmatino)
+	requestsTotal.WithLabelValues(string(dialect), caddyauth.ResultOK).Inc()
+	if dialect == caddyauth.DialectAmatino {
+		clockSkew.Observe(float64(offset))
+	}
+	h.setIdentity(r, sess, dialect)
 	return next.ServeHTTP(w, r)
+}
+
+// endpoint returns the handler of an enabled dialect's own endpoint, if r
+// is one.
+func (h *Handler) endpoint(r *http.Request) http.HandlerFunc {
+	if h.amatino != nil {
+		if ep := h.amatino.Endpoint(r); ep != nil {
+			return ep
+		}
+	}
+	if h.videntity != nil {
+		if ep := h.videntity.Endpoint(r); ep != nil {
+			return ep
+		}
+	}
+	return nil
+}
+
+func hasSessionKeyHeader(r *http.Request) bool {
+	for name := range r.Header {
+		if normHeader(name) == "x-session-key" {
+			return true
+		}
+	}
+	return false
 }
 
 // withRequestContext records what the engine needs from Caddy: the client
@@ -222,8 +311,14 @@ func (h *Handler) sanitize(r *http.Request) *caddyauth.Refusal {
 }
 
 func (h *Handler) stripCredentials(r *http.Request) {
-	if !h.KeepCredentials {
+	if h.KeepCredentials {
+		return
+	}
+	if h.amatino != nil {
 		amatino.StripCredentials(r.Header)
+	}
+	if h.videntity != nil {
+		videntity.StripCredentials(r)
 	}
 }
 
@@ -263,6 +358,9 @@ func (h *Handler) challenges() []string {
 	var c []string
 	if h.amatino != nil {
 		c = append(c, amatino.Challenge)
+	}
+	if h.videntity != nil {
+		c = append(c, videntity.Challenge)
 	}
 	return c
 }

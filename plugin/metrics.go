@@ -13,7 +13,7 @@ import (
 const ns, sub = "caddy", "sessiongate"
 
 var (
-	dialectLabels = []string{"amatino"}
+	dialectLabels = []string{"amatino", "videntity"}
 
 	requestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 		Name: "requests_total", Help: "Requests verified by sessiongate, by dialect and result."},
@@ -80,6 +80,7 @@ func init() {
 		verifyDuration.WithLabelValues(d)
 	}
 	requestsTotal.WithLabelValues("none", "missing")
+	requestsTotal.WithLabelValues("none", "malformed")
 	cacheRequests.WithLabelValues("hit")
 	cacheRequests.WithLabelValues("miss")
 }
