@@ -2,11 +2,12 @@
 #   make run     the demo gateway (Caddyfile.example)
 #   make test    everything CI runs: format, vet, layering, all tests with -race
 #   make fuzz    every fuzz target for FUZZTIME each (not part of make test)
+#   make bench   the gateway against plain reverse_proxy, side by side (not part of make test)
 
 GO       ?= go
 FUZZTIME ?= 60s
 
-.PHONY: all build run test fmt-check vet layering fuzz clean
+.PHONY: all build run test fmt-check vet layering fuzz bench clean
 
 all: build
 
@@ -45,6 +46,9 @@ fuzz:
 		echo "== $$fn ($$pkg) for $(FUZZTIME)"; \
 		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	done
+
+bench:
+	$(GO) run ./e2e/bench -out e2e/bench/results
 
 clean:
 	rm -rf bin
