@@ -344,15 +344,11 @@ func parseVidentity(d *caddyfile.Dispenser) (*VidentityConfig, error) {
 			}
 			vc.IdleResetOnUse = true
 		case "max_body":
-			v, err := oneArg(d)
+			size, err := parseBodySize(d, "videntity")
 			if err != nil {
 				return nil, err
 			}
-			size, err := humanize.ParseBytes(v)
-			if err != nil || size == 0 || size > 1<<30 {
-				return nil, d.Errf("videntity max_body %q: want a size between 1B and 1GiB", v)
-			}
-			vc.MaxBody = int64(size)
+			vc.MaxBody = size
 		default:
 			return nil, d.Errf("unrecognized videntity option %q", d.Val())
 		}
@@ -412,15 +408,11 @@ func parseAmatino(d *caddyfile.Dispenser) (*AmatinoConfig, error) {
 			}
 			ac.Replay = v
 		case "max_body":
-			v, err := oneArg(d)
+			size, err := parseBodySize(d, "amatino")
 			if err != nil {
 				return nil, err
 			}
-			size, err := humanize.ParseBytes(v)
-			if err != nil || size == 0 || size > 1<<30 {
-				return nil, d.Errf("amatino max_body %q: want a size between 1B and 1GiB", v)
-			}
-			ac.MaxBody = int64(size)
+			ac.MaxBody = size
 		case "session_lifetime":
 			dur, err := parseDuration(d)
 			if err != nil {
@@ -463,6 +455,19 @@ func oneArg(d *caddyfile.Dispenser) (string, error) {
 		return "", d.ArgErr()
 	}
 	return v, nil
+}
+
+// parseBodySize reads a max_body argument: a size between 1 B and 1 GiB.
+func parseBodySize(d *caddyfile.Dispenser, dialect string) (int64, error) {
+	v, err := oneArg(d)
+	if err != nil {
+		return 0, err
+	}
+	size, err := humanize.ParseBytes(v)
+	if err != nil || size == 0 || size > 1<<30 {
+		return 0, d.Errf("%s max_body %q: want a size between 1B and 1GiB", dialect, v)
+	}
+	return int64(size), nil
 }
 
 func parseDuration(d *caddyfile.Dispenser) (caddy.Duration, error) {
