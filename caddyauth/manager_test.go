@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sessiongate/sessiongate/caddyauth"
+	"github.com/sessiongate/sessiongate/caddyauth/enginetest"
 	"github.com/sessiongate/sessiongate/caddyauth/store/memory"
 )
 
@@ -136,7 +137,7 @@ func (brokenUsers) UserByUsername(context.Context, string) (*caddyauth.User, err
 
 func TestCheckPasswordDirectoryUnavailable_REL01(t *testing.T) {
 	f := newFixture(t)
-	obs := newObserver()
+	obs := enginetest.NewObserver()
 	m, err := caddyauth.NewManager(caddyauth.Config{Store: memory.New(), Users: brokenUsers{}, Hasher: f.hasher,
 		Sealer: f.sealer, Clock: f.clock, Observer: obs})
 	if err != nil {
@@ -148,8 +149,8 @@ func TestCheckPasswordDirectoryUnavailable_REL01(t *testing.T) {
 			t.Errorf("%+v: err = %v, want ErrUnavailable", l, err)
 		}
 	}
-	if obs.storeErrCount("get_user") != 2 {
-		t.Errorf("StoreError(get_user) = %d, want 2", obs.storeErrCount("get_user"))
+	if obs.StoreErrors("get_user") != 2 {
+		t.Errorf("StoreError(get_user) = %d, want 2", obs.StoreErrors("get_user"))
 	}
 }
 
@@ -169,8 +170,8 @@ func TestSessionRoundTripSealed_SEC16(t *testing.T) {
 	if !s.Created.Equal(epoch) || !s.AbsoluteDeadline.Equal(epoch.Add(time.Hour)) || !s.IdleDeadline.IsZero() {
 		t.Fatalf("times: created %s absolute %s idle %s", s.Created, s.AbsoluteDeadline, s.IdleDeadline)
 	}
-	if f.obs.createdCount(caddyauth.DialectAmatino) != 1 {
-		t.Errorf("SessionCreated(amatino) = %d, want 1", f.obs.createdCount(caddyauth.DialectAmatino))
+	if f.obs.Created(caddyauth.DialectAmatino) != 1 {
+		t.Errorf("SessionCreated(amatino) = %d, want 1", f.obs.Created(caddyauth.DialectAmatino))
 	}
 
 	stored, err := f.store.Store.GetSession(ctx, "4200100")
@@ -201,8 +202,8 @@ func TestSessionRoundTripSealed_SEC16(t *testing.T) {
 	if err != nil || !bytes.Equal(got2.Secret, key) {
 		t.Fatalf("second Session: %v %q", err, got2.Secret)
 	}
-	if f.obs.hits != 1 || f.obs.misses != 1 {
-		t.Errorf("cache lookups: hits %d misses %d, want 1 and 1", f.obs.hits, f.obs.misses)
+	if hits, misses := f.obs.CacheLookups(); hits != 1 || misses != 1 {
+		t.Errorf("cache lookups: hits %d misses %d, want 1 and 1", hits, misses)
 	}
 	if f.store.Gets() != 2 { // one direct read above, one through the Manager
 		t.Errorf("store Gets = %d, want 2", f.store.Gets())
@@ -212,8 +213,8 @@ func TestSessionRoundTripSealed_SEC16(t *testing.T) {
 	if err != nil || ended == nil || ended.ID != "4200100" {
 		t.Fatalf("EndSession: %+v, %v", ended, err)
 	}
-	if f.obs.endedCount("logout") != 1 {
-		t.Errorf("SessionEnded(logout) = %d, want 1", f.obs.endedCount("logout"))
+	if f.obs.EndedTotal("logout") != 1 {
+		t.Errorf("SessionEnded(logout) = %d, want 1", f.obs.EndedTotal("logout"))
 	}
 	if _, err := f.m.Session(ctx, "4200100"); !errors.Is(err, caddyauth.ErrUnknownSession) {
 		t.Fatalf("Session after EndSession: %v, want ErrUnknownSession", err)
@@ -221,8 +222,8 @@ func TestSessionRoundTripSealed_SEC16(t *testing.T) {
 	if _, err := f.m.EndSession(ctx, "4200100", "logout"); !errors.Is(err, caddyauth.ErrUnknownSession) {
 		t.Fatalf("second EndSession: %v, want ErrUnknownSession", err)
 	}
-	if f.obs.endedCount("logout") != 1 {
-		t.Errorf("SessionEnded(logout) = %d after a second EndSession, want still 1", f.obs.endedCount("logout"))
+	if f.obs.EndedTotal("logout") != 1 {
+		t.Errorf("SessionEnded(logout) = %d after a second EndSession, want still 1", f.obs.EndedTotal("logout"))
 	}
 }
 
@@ -249,7 +250,7 @@ func TestWrongMasterKeyFailsClosed_SEC16(t *testing.T) {
 		f.start(t, id, []byte("secret-"+id), time.Hour, 0)
 	}
 	other, err := caddyauth.NewManager(caddyauth.Config{Store: f.store, Users: f.m.Users(), Hasher: f.hasher,
-		Sealer: newSealer(t), Clock: f.clock})
+		Sealer: enginetest.NewSealer(t), Clock: f.clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,8 +384,8 @@ func TestEndSessionEvictsCache_SEC10(t *testing.T) {
 	if _, err := f.m.Session(ctx, "12"); !errors.Is(err, caddyauth.ErrUnknownSession) {
 		t.Fatalf("Session after EndSession: %v", err)
 	}
-	if f.obs.endedCount("revoked") != 1 {
-		t.Errorf("SessionEnded(revoked) = %d", f.obs.endedCount("revoked"))
+	if f.obs.EndedTotal("revoked") != 1 {
+		t.Errorf("SessionEnded(revoked) = %d", f.obs.EndedTotal("revoked"))
 	}
 }
 
@@ -394,18 +395,18 @@ func TestSessionStoreUnavailable_REL01(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	f.start(t, "13", []byte("k"), time.Hour, 0)
-	f.store.failGets.Store(true)
+	f.store.FailGets.Store(true)
 	_, err := f.m.Session(ctx, "13")
 	if !errors.Is(err, caddyauth.ErrUnavailable) || errors.Is(err, caddyauth.ErrUnknownSession) {
 		t.Fatalf("Session with a failing store: %v, want ErrUnavailable", err)
 	}
-	if f.obs.storeErrCount("get_session") != 1 {
-		t.Errorf("StoreError(get_session) = %d", f.obs.storeErrCount("get_session"))
+	if f.obs.StoreErrors("get_session") != 1 {
+		t.Errorf("StoreError(get_session) = %d", f.obs.StoreErrors("get_session"))
 	}
-	if f.store.deletes.Load() != 0 || f.cache.Len() != 0 {
-		t.Fatalf("deletes %d, cache %d after an outage", f.store.deletes.Load(), f.cache.Len())
+	if f.store.Deletes.Load() != 0 || f.cache.Len() != 0 {
+		t.Fatalf("deletes %d, cache %d after an outage", f.store.Deletes.Load(), f.cache.Len())
 	}
-	f.store.failGets.Store(false)
+	f.store.FailGets.Store(false)
 	if _, err := f.m.Session(ctx, "13"); err != nil {
 		t.Fatalf("after recovery: %v", err)
 	}
@@ -427,8 +428,8 @@ func TestPurgeExpiredCountsExpired(t *testing.T) {
 	if err != nil || n != 2 {
 		t.Fatalf("PurgeExpired = %d, %v; want 2", n, err)
 	}
-	if f.obs.endedCount("expired") != 2 {
-		t.Errorf("SessionEnded(expired) = %d, want 2", f.obs.endedCount("expired"))
+	if f.obs.EndedTotal("expired") != 2 {
+		t.Errorf("SessionEnded(expired) = %d, want 2", f.obs.EndedTotal("expired"))
 	}
 	counts, _ := f.store.CountSessions(ctx)
 	if counts[caddyauth.DialectAmatino] != 1 {
@@ -464,8 +465,8 @@ func TestSeenOnceThroughManager(t *testing.T) {
 func TestAuditStampsTime(t *testing.T) {
 	f := newFixture(t)
 	f.m.Audit(caddyauth.Event{Type: "login"})
-	if len(f.obs.events) != 1 || !f.obs.events[0].Time.Equal(epoch) {
-		t.Fatalf("events = %+v", f.obs.events)
+	if ev := f.obs.Events(); len(ev) != 1 || !ev[0].Time.Equal(epoch) {
+		t.Fatalf("events = %+v", ev)
 	}
 	if f.m.LogHash("42") != f.sealer.LogHash("42") {
 		t.Fatal("Manager.LogHash differs from its Sealer's")
@@ -474,7 +475,7 @@ func TestAuditStampsTime(t *testing.T) {
 
 // gatedStore blocks GetSession until released, once armed.
 type gatedStore struct {
-	*flakyStore
+	*enginetest.Store
 	armed   chan struct{} // closed by the first gated GetSession
 	release chan struct{}
 	once    sync.Once
@@ -483,7 +484,7 @@ type gatedStore struct {
 func (g *gatedStore) GetSession(ctx context.Context, id string) (*caddyauth.Session, error) {
 	g.once.Do(func() { close(g.armed) })
 	<-g.release
-	return g.flakyStore.GetSession(ctx, id)
+	return g.Store.GetSession(ctx, id)
 }
 
 // A caller that joins a store read started before the session's deadline,
@@ -492,7 +493,7 @@ func (g *gatedStore) GetSession(ctx context.Context, id string) (*caddyauth.Sess
 func TestSessionSharedFillCheckedPerCaller_REL09(t *testing.T) {
 	f := newFixture(t)
 	f.start(t, "30", []byte("k"), 10*time.Second, 0)
-	g := &gatedStore{flakyStore: f.store, armed: make(chan struct{}), release: make(chan struct{})}
+	g := &gatedStore{Store: f.store, armed: make(chan struct{}), release: make(chan struct{})}
 	m, err := caddyauth.NewManager(caddyauth.Config{Store: g, Users: f.m.Users(), Hasher: f.hasher, Sealer: f.sealer,
 		Cache: caddyauth.NewKeyCache(100, time.Minute), Clock: f.clock})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sessiongate/sessiongate/caddyauth"
+	"github.com/sessiongate/sessiongate/caddyauth/enginetest"
 )
 
 func TestNewSealerKeySize(t *testing.T) {
@@ -73,7 +74,7 @@ func TestSealerRoundTripAndTamper_SEC16(t *testing.T) {
 		}
 	}
 	// Wrong master key.
-	other := newSealer(t)
+	other := enginetest.NewSealer(t)
 	if got, err := other.Open("4200100", sealed); !errors.Is(err, caddyauth.ErrSealOpen) || got != nil {
 		t.Fatalf("Open with another key = (%q, %v)", got, err)
 	}
@@ -88,7 +89,7 @@ func TestSealerLogHash(t *testing.T) {
 	key := caddyauth.NewMasterKey()
 	s, _ := caddyauth.NewSealer(key)
 	s2, _ := caddyauth.NewSealer(key)
-	other := newSealer(t)
+	other := enginetest.NewSealer(t)
 	hexRe := regexp.MustCompile(`^[0-9a-f]{16}$`)
 	for _, id := range []string{"4200100", "1", "9223372036854775807", "deadbeef", ""} {
 		h := s.LogHash(id)

@@ -4,21 +4,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sessiongate/sessiongate/caddyauth"
 	"github.com/sessiongate/sessiongate/caddyauth/dialect/amatino"
+	"github.com/sessiongate/sessiongate/caddyauth/enginetest"
 	"github.com/sessiongate/sessiongate/caddyauth/password"
 	"github.com/sessiongate/sessiongate/caddyauth/sign"
-	"github.com/sessiongate/sessiongate/caddyauth/store/memory"
 )
 
 // The WIRE.md amatino vectors.
@@ -32,136 +29,25 @@ const (
 	wireSessionID = "4200100"
 )
 
-var cheapParams = password.Params{Time: 1, MemoryKiB: 64, Threads: 1, SaltLen: 16, KeyLen: 32}
-
 const (
 	alicePW    = "correct horse battery staple"
 	disabledPW = "disabled but right"
 )
 
-// countingObserver records the metrics-relevant Observer calls.
-type countingObserver struct {
-	mu      sync.Mutex
-	logins  map[string]int
-	replays map[string]int
-	created int
-	ended   map[string]int
-	events  []caddyauth.Event
-}
-
-func newObserver() *countingObserver {
-	return &countingObserver{logins: map[string]int{}, replays: map[string]int{}, ended: map[string]int{}}
-}
-
-func (o *countingObserver) Audit(e caddyauth.Event) {
-	o.mu.Lock()
-	o.events = append(o.events, e)
-	o.mu.Unlock()
-}
-func (o *countingObserver) CacheLookup(bool) {}
-func (o *countingObserver) SessionCreated(caddyauth.Dialect) {
-	o.mu.Lock()
-	o.created++
-	o.mu.Unlock()
-}
-func (o *countingObserver) SessionEnded(_ caddyauth.Dialect, reason string) {
-	o.mu.Lock()
-	o.ended[reason]++
-	o.mu.Unlock()
-}
-func (o *countingObserver) StoreError(string) {}
-func (o *countingObserver) Login(d caddyauth.Dialect, result string) {
-	o.mu.Lock()
-	o.logins[string(d)+"/"+result]++
-	o.mu.Unlock()
-}
-func (o *countingObserver) Replay(d caddyauth.Dialect, action string) {
-	o.mu.Lock()
-	o.replays[string(d)+"/"+action]++
-	o.mu.Unlock()
-}
-
-func (o *countingObserver) login(result string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.logins["amatino/"+result]
-}
-
-func (o *countingObserver) replay(action string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.replays["amatino/"+action]
-}
-
-func (o *countingObserver) createdCount() int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.created
-}
-
-func (o *countingObserver) endedCount(reason string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.ended[reason]
-}
-
-// flakyStore wraps the memory store, counting writes and failing reads or
-// deletes on demand (REL-01).
-type flakyStore struct {
-	*memory.Store
-	failGets    atomic.Bool
-	failDeletes atomic.Bool
-	creates     atomic.Int64
-	deletes     atomic.Int64
-}
-
-func (f *flakyStore) CreateSession(ctx context.Context, s *caddyauth.Session) error {
-	f.creates.Add(1)
-	return f.Store.CreateSession(ctx, s)
-}
-
-func (f *flakyStore) GetSession(ctx context.Context, id string) (*caddyauth.Session, error) {
-	if f.failGets.Load() {
-		return nil, fmt.Errorf("flaky: %w: connection refused", caddyauth.ErrUnavailable)
-	}
-	return f.Store.GetSession(ctx, id)
-}
-
-func (f *flakyStore) DeleteSession(ctx context.Context, id string) (*caddyauth.Session, error) {
-	f.deletes.Add(1)
-	if f.failDeletes.Load() {
-		return nil, fmt.Errorf("flaky: %w: connection refused", caddyauth.ErrUnavailable)
-	}
-	return f.Store.DeleteSession(ctx, id)
-}
-
 type env struct {
 	d      *amatino.Dialect
 	m      *caddyauth.Manager
-	store  *flakyStore
+	store  *enginetest.Store
 	clock  *caddyauth.FakeClock
 	hasher *password.Hasher
-	obs    *countingObserver
-}
-
-func mustHash(t testing.TB, pw string) string {
-	t.Helper()
-	h, err := password.NewHasher(password.Config{Params: cheapParams, AllowWeakParams: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	phc, err := h.Hash(context.Background(), pw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return phc
+	obs    *enginetest.Observer
 }
 
 // newEnv builds a dialect over a manager with a fake clock at 1700000000,
 // a memory store and cheap password hashing.
 func newEnv(t testing.TB, opts amatino.Options) *env {
 	t.Helper()
-	return newEnvWithHasher(t, opts, password.Config{Params: cheapParams, AllowWeakParams: true})
+	return newEnvWithHasher(t, opts, enginetest.CheapHasherConfig())
 }
 
 func newEnvWithHasher(t testing.TB, opts amatino.Options, hc password.Config) *env {
@@ -171,19 +57,16 @@ func newEnvWithHasher(t testing.TB, opts amatino.Options, hc password.Config) *e
 		t.Fatal(err)
 	}
 	users, err := caddyauth.NewStaticUsers([]caddyauth.User{
-		{ID: 101, Email: "alice@example.com", PasswordHash: mustHash(t, alicePW)},
-		{ID: 102, Email: "disabled@example.com", PasswordHash: mustHash(t, disabledPW), Disabled: true},
-		{ID: 103, Email: "bob@example.com", PasswordHash: mustHash(t, "bob's secret")},
+		{ID: 101, Email: "alice@example.com", PasswordHash: enginetest.Hash(t, alicePW)},
+		{ID: 102, Email: "disabled@example.com", PasswordHash: enginetest.Hash(t, disabledPW), Disabled: true},
+		{ID: 103, Email: "bob@example.com", PasswordHash: enginetest.Hash(t, "bob's secret")},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealer, err := caddyauth.NewSealer(caddyauth.NewMasterKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{store: &flakyStore{Store: memory.New()}, clock: caddyauth.NewFakeClock(time.Unix(wireTS, 0)),
-		hasher: hasher, obs: newObserver()}
+	sealer := enginetest.NewSealer(t)
+	e := &env{store: enginetest.NewStore(), clock: caddyauth.NewFakeClock(time.Unix(wireTS, 0)),
+		hasher: hasher, obs: enginetest.NewObserver()}
 	e.m, err = caddyauth.NewManager(caddyauth.Config{Store: e.store, Users: users, Hasher: hasher, Sealer: sealer,
 		Clock: e.clock, Observer: e.obs})
 	if err != nil {

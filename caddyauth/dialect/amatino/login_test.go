@@ -47,10 +47,10 @@ func TestLoginByEmailAndByID(t *testing.T) {
 			}
 		})
 	}
-	if n := e.obs.login("ok"); n != len(cases) {
+	if n := e.obs.Logins(caddyauth.DialectAmatino, "ok"); n != len(cases) {
 		t.Errorf("Login(ok) = %d, want %d", n, len(cases))
 	}
-	if n := e.obs.createdCount(); n != len(cases) {
+	if n := e.obs.Created(caddyauth.DialectAmatino); n != len(cases) {
 		t.Errorf("SessionCreated = %d, want %d", n, len(cases))
 	}
 }
@@ -112,12 +112,12 @@ func TestLoginFailuresIdentical_SEC03_SEC04(t *testing.T) {
 	}
 	var first *httptest.ResponseRecorder
 	for _, tc := range cases {
-		before, creates := e.hasher.Calls(), e.store.creates.Load()
+		before, creates := e.hasher.Calls(), e.store.Creates.Load()
 		w := doLogin(e, tc.body, nil)
 		if got := e.hasher.Calls() - before; got != 1 {
 			t.Errorf("%s: KDF calls = %d, want 1 (SEC-04)", tc.name, got)
 		}
-		if e.store.creates.Load() != creates {
+		if e.store.Creates.Load() != creates {
 			t.Errorf("%s: a session was stored", tc.name)
 		}
 		if w.Code != http.StatusUnauthorized {
@@ -145,10 +145,10 @@ func TestLoginFailuresIdentical_SEC03_SEC04(t *testing.T) {
 			}
 		}
 	}
-	if n := e.obs.login("bad_credentials"); n != len(cases) {
+	if n := e.obs.Logins(caddyauth.DialectAmatino, "bad_credentials"); n != len(cases) {
 		t.Errorf("Login(bad_credentials) = %d, want %d", n, len(cases))
 	}
-	if e.obs.login("ok") != 0 || e.obs.createdCount() != 0 {
+	if e.obs.Logins(caddyauth.DialectAmatino, "ok") != 0 || e.obs.Created(caddyauth.DialectAmatino) != 0 {
 		t.Error("a failed login was counted as ok or created a session")
 	}
 }
@@ -199,7 +199,7 @@ func TestLoginMalformed_SEC32_SEC33(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before, creates, malformed := e.hasher.Calls(), e.store.creates.Load(), e.obs.login("malformed")
+			before, creates, malformed := e.hasher.Calls(), e.store.Creates.Load(), e.obs.Logins(caddyauth.DialectAmatino, "malformed")
 			start := time.Now()
 			w := doLogin(e, []byte(tc.body), nil)
 			if w.Code != http.StatusBadRequest {
@@ -211,10 +211,10 @@ func TestLoginMalformed_SEC32_SEC33(t *testing.T) {
 			if got := e.hasher.Calls() - before; got != 0 {
 				t.Errorf("KDF calls = %d, want 0", got)
 			}
-			if e.store.creates.Load() != creates {
+			if e.store.Creates.Load() != creates {
 				t.Error("store written")
 			}
-			if e.obs.login("malformed") != malformed+1 {
+			if e.obs.Logins(caddyauth.DialectAmatino, "malformed") != malformed+1 {
 				t.Error("not counted as Login(malformed)")
 			}
 			if d := time.Since(start); d > 200*time.Millisecond {
@@ -245,7 +245,7 @@ func TestLoginUnsupportedMediaType_SEC32(t *testing.T) {
 		if b := decodeErr(t, w); b.Error != caddyauth.CodeUnsupportedMedia {
 			t.Errorf("%q: error %q", ct, b.Error)
 		}
-		if e.hasher.Calls() != before || e.store.creates.Load() != 0 {
+		if e.hasher.Calls() != before || e.store.Creates.Load() != 0 {
 			t.Errorf("%q: KDF or store used", ct)
 		}
 	}
@@ -283,7 +283,7 @@ func TestLoginBodyLimit_SEC34(t *testing.T) {
 	if w.Code != http.StatusRequestEntityTooLarge {
 		t.Fatalf("declared 1 GiB: status %d", w.Code)
 	}
-	if e.hasher.Calls() != 0 || e.store.creates.Load() != 0 {
+	if e.hasher.Calls() != 0 || e.store.Creates.Load() != 0 {
 		t.Fatal("KDF or store used for an oversized body")
 	}
 	// Exactly 64 KiB of valid JSON is accepted.
@@ -346,10 +346,10 @@ func TestLoginBusy(t *testing.T) {
 		if b := decodeErr(t, w); b.Error != caddyauth.CodeBusy {
 			t.Errorf("error %q, want busy", b.Error)
 		}
-		if e.obs.login("throttled") != 1 {
-			t.Errorf("Login(throttled) = %d", e.obs.login("throttled"))
+		if e.obs.Logins(caddyauth.DialectAmatino, "throttled") != 1 {
+			t.Errorf("Login(throttled) = %d", e.obs.Logins(caddyauth.DialectAmatino, "throttled"))
 		}
-		if e.store.creates.Load() != 0 {
+		if e.store.Creates.Load() != 0 {
 			t.Error("a throttled login stored a session")
 		}
 		return
@@ -381,8 +381,8 @@ func TestLogout_SEC10(t *testing.T) {
 	if w.Header().Get("Cache-Control") != "no-store" {
 		t.Error("logout answer cacheable")
 	}
-	if e.obs.endedCount("logout") != 1 {
-		t.Errorf("SessionEnded(logout) = %d", e.obs.endedCount("logout"))
+	if e.obs.EndedTotal("logout") != 1 {
+		t.Errorf("SessionEnded(logout) = %d", e.obs.EndedTotal("logout"))
 	}
 	// Re-signed with a fresh timestamp: refused.
 	e.clock.Advance(5 * time.Second)
@@ -413,11 +413,11 @@ func TestLogoutRefusals(t *testing.T) {
 			t.Errorf("%s: WWW-Authenticate %q", name, w.Header().Values("WWW-Authenticate"))
 		}
 	}
-	if e.store.deletes.Load() != 0 {
+	if e.store.Deletes.Load() != 0 {
 		t.Fatal("refused logout deleted a session")
 	}
 	// Store failure on delete: 503, and the session is still there.
-	e.store.failDeletes.Store(true)
+	e.store.FailDeletes.Store(true)
 	w := httptest.NewRecorder()
 	e.d.Logout(w, signed(http.MethodDelete, "/session", wireSessionID, sigAt(wireKey, wireTS, "/session", nil), nil))
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {

@@ -464,8 +464,8 @@ func TestVerifyReplay_SEC23(t *testing.T) {
 	if !v.Replayed {
 		t.Fatal("second use not marked Replayed")
 	}
-	if e.obs.replay("observed") != 1 || e.obs.replay("rejected") != 0 {
-		t.Fatalf("replays: %v", e.obs.replays)
+	if e.obs.Replays(caddyauth.DialectAmatino, "observed") != 1 || e.obs.Replays(caddyauth.DialectAmatino, "rejected") != 0 {
+		t.Fatalf("replays: %v", e.obs.Counts())
 	}
 
 	e = newEnv(t, amatino.Options{Replay: amatino.ReplayReject})
@@ -477,8 +477,8 @@ func TestVerifyReplay_SEC23(t *testing.T) {
 		t.Fatal("replay verified in reject mode")
 	}
 	wantRefusal(t, ref, http.StatusUnauthorized, caddyauth.CodeReplay)
-	if e.obs.replay("rejected") != 1 || e.obs.replay("observed") != 0 {
-		t.Fatalf("replays: %v", e.obs.replays)
+	if e.obs.Replays(caddyauth.DialectAmatino, "rejected") != 1 || e.obs.Replays(caddyauth.DialectAmatino, "observed") != 0 {
+		t.Fatalf("replays: %v", e.obs.Counts())
 	}
 	// The same signature sent with another method is the same signature.
 	_, ref = e.verify(signed(http.MethodDelete, "/entities?x=1", wireSessionID, wireSig, nil))
@@ -548,7 +548,7 @@ func TestVerifySessionStates(t *testing.T) {
 func TestVerifyStoreUnavailable_REL01(t *testing.T) {
 	e := newEnv(t, amatino.Options{})
 	e.wireSession(t)
-	e.store.failGets.Store(true)
+	e.store.FailGets.Store(true)
 	v, ref := e.verify(signed(http.MethodGet, "/entities", wireSessionID, wireSig, nil))
 	if v != nil {
 		t.Fatal("verified during an outage without a cached entry")
@@ -559,10 +559,10 @@ func TestVerifyStoreUnavailable_REL01(t *testing.T) {
 	if w.Header().Get("Retry-After") != "1" || w.Code != 503 || w.Header().Get("WWW-Authenticate") != "" {
 		t.Fatalf("answer %d, Retry-After %q, WWW-Authenticate %q", w.Code, w.Header().Get("Retry-After"), w.Header().Get("WWW-Authenticate"))
 	}
-	if e.store.deletes.Load() != 0 {
+	if e.store.Deletes.Load() != 0 {
 		t.Fatal("session deleted during an outage")
 	}
-	e.store.failGets.Store(false)
+	e.store.FailGets.Store(false)
 	v, ref = e.verify(signed(http.MethodGet, "/entities", wireSessionID, wireSig, nil))
 	wantOK(t, v, ref)
 }
@@ -574,7 +574,7 @@ func TestVerifyOutageBoundedByCacheTTL_REL03(t *testing.T) {
 	e.wireSession(t)
 	v, ref := e.verify(signed(http.MethodGet, "/entities", wireSessionID, wireSig, nil)) // caches it
 	wantOK(t, v, ref)
-	e.store.failGets.Store(true)
+	e.store.FailGets.Store(true)
 	e.clock.Advance(caddyauth.DefaultCacheTTL - time.Second)
 	now := e.clock.Now().Unix()
 	v, ref = e.verify(signed(http.MethodGet, "/entities", wireSessionID, sigAt(wireKey, now, "/entities", nil), nil))

@@ -1,28 +1,22 @@
 package videntity_test
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/xml"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sessiongate/sessiongate/caddyauth"
 	"github.com/sessiongate/sessiongate/caddyauth/dialect/videntity"
+	"github.com/sessiongate/sessiongate/caddyauth/enginetest"
 	"github.com/sessiongate/sessiongate/caddyauth/password"
-	"github.com/sessiongate/sessiongate/caddyauth/store/memory"
 )
-
-var cheapParams = password.Params{Time: 1, MemoryKiB: 64, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 // The WIRE.md example's timestamp: the fake clock starts there.
 var t0 = time.Date(2008, 9, 30, 15, 56, 42, 0, time.UTC)
@@ -42,113 +36,18 @@ const (
 	hostileAcct  = `<acct&">`
 )
 
-// countingObserver records the Observer calls the dialect makes.
-type countingObserver struct {
-	mu     sync.Mutex
-	logins map[string]int
-	ended  map[string]int
-	events []caddyauth.Event
-}
-
-func newObserver() *countingObserver {
-	return &countingObserver{logins: map[string]int{}, ended: map[string]int{}}
-}
-
-func (o *countingObserver) Audit(e caddyauth.Event) {
-	o.mu.Lock()
-	o.events = append(o.events, e)
-	o.mu.Unlock()
-}
-func (o *countingObserver) CacheLookup(bool)                 {}
-func (o *countingObserver) SessionCreated(caddyauth.Dialect) {}
-func (o *countingObserver) SessionEnded(d caddyauth.Dialect, reason string) {
-	o.mu.Lock()
-	o.ended[string(d)+"/"+reason]++
-	o.mu.Unlock()
-}
-func (o *countingObserver) StoreError(string) {}
-func (o *countingObserver) Login(d caddyauth.Dialect, result string) {
-	o.mu.Lock()
-	o.logins[string(d)+"/"+result]++
-	o.mu.Unlock()
-}
-func (o *countingObserver) Replay(caddyauth.Dialect, string) {}
-
-func (o *countingObserver) login(result string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.logins["videntity/"+result]
-}
-
-func (o *countingObserver) endedCount(reason string) int {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.ended["videntity/"+reason]
-}
-
-// eventsOf returns the audit events of one type.
-func (o *countingObserver) eventsOf(typ string) []caddyauth.Event {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var out []caddyauth.Event
-	for _, e := range o.events {
-		if e.Type == typ {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// countingStore wraps the memory store, counting writes and failing on
-// demand (REL-01).
-type countingStore struct {
-	*memory.Store
-	creates, touches, deletes        atomic.Int64
-	failGets, failCreates, failTouch atomic.Bool
-}
-
-func unavailable() error { return fmt.Errorf("test: %w: connection refused", caddyauth.ErrUnavailable) }
-
-func (c *countingStore) CreateSession(ctx context.Context, s *caddyauth.Session) error {
-	c.creates.Add(1)
-	if c.failCreates.Load() {
-		return unavailable()
-	}
-	return c.Store.CreateSession(ctx, s)
-}
-
-func (c *countingStore) GetSession(ctx context.Context, id string) (*caddyauth.Session, error) {
-	if c.failGets.Load() {
-		return nil, unavailable()
-	}
-	return c.Store.GetSession(ctx, id)
-}
-
-func (c *countingStore) TouchSession(ctx context.Context, id string, lastSeen, idle time.Time) error {
-	c.touches.Add(1)
-	if c.failTouch.Load() {
-		return unavailable()
-	}
-	return c.Store.TouchSession(ctx, id, lastSeen, idle)
-}
-
-func (c *countingStore) DeleteSession(ctx context.Context, id string) (*caddyauth.Session, error) {
-	c.deletes.Add(1)
-	return c.Store.DeleteSession(ctx, id)
-}
-
 type env struct {
 	d      *videntity.Dialect
 	m      *caddyauth.Manager
-	store  *countingStore
+	store  *enginetest.Store
 	clock  *caddyauth.FakeClock
 	hasher *password.Hasher
-	obs    *countingObserver
+	obs    *enginetest.Observer
 }
 
 func newEnv(t testing.TB, opts videntity.Options) *env {
 	t.Helper()
-	return newEnvWithHasher(t, opts, password.Config{Params: cheapParams, AllowWeakParams: true})
+	return newEnvWithHasher(t, opts, enginetest.CheapHasherConfig())
 }
 
 func newEnvWithHasher(t testing.TB, opts videntity.Options, hc password.Config) *env {
@@ -157,17 +56,7 @@ func newEnvWithHasher(t testing.TB, opts videntity.Options, hc password.Config) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	hash := func(pw string) string {
-		h, err := password.NewHasher(password.Config{Params: cheapParams, AllowWeakParams: true})
-		if err != nil {
-			t.Fatal(err)
-		}
-		phc, err := h.Hash(context.Background(), pw)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return phc
-	}
+	hash := func(pw string) string { return enginetest.Hash(t, pw) }
 	users, err := caddyauth.NewStaticUsers([]caddyauth.User{
 		{ID: 201, Username: "alice", AccountNumber: aliceAccount, PasswordHash: hash(alicePW)},
 		{ID: 202, Username: "dave", AccountNumber: daveAccount, PasswordHash: hash(davePW), Disabled: true},
@@ -177,11 +66,8 @@ func newEnvWithHasher(t testing.TB, opts videntity.Options, hc password.Config) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealer, err := caddyauth.NewSealer(caddyauth.NewMasterKey())
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{store: &countingStore{Store: memory.New()}, clock: caddyauth.NewFakeClock(t0), hasher: hasher, obs: newObserver()}
+	sealer := enginetest.NewSealer(t)
+	e := &env{store: enginetest.NewStore(), clock: caddyauth.NewFakeClock(t0), hasher: hasher, obs: enginetest.NewObserver()}
 	e.m, err = caddyauth.NewManager(caddyauth.Config{Store: e.store, Users: users, Hasher: hasher, Sealer: sealer,
 		Clock: e.clock, Observer: e.obs})
 	if err != nil {

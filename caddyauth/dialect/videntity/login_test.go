@@ -72,7 +72,7 @@ func TestLoginGoldenAnswer(t *testing.T) {
 			}
 		})
 	}
-	if n := e.obs.login("ok"); n != 2 {
+	if n := e.obs.Logins(caddyauth.DialectVidentity, "ok"); n != 2 {
 		t.Errorf("Login(ok) = %d, want 2", n)
 	}
 }
@@ -130,12 +130,12 @@ func TestErrorGoldenAnswers(t *testing.T) {
 		}, status: 400, method: videntity.PingPath, number: 4, errName: "MISSING_MANDATORY_FIELD",
 			detail: "Mandatory field session_key is missing"},
 		{name: "11 store down on login", run: func(t *testing.T, e *env) *httptest.ResponseRecorder {
-			e.store.failCreates.Store(true)
+			e.store.FailCreates.Store(true)
 			return e.login(t, "alice", alicePW, aliceAccount)
 		}, status: 503, method: videntity.LoginPath, number: 11, errName: "SERVER_ERROR",
 			detail: "Service temporarily unavailable, retry shortly", retryAfter: "1"},
 		{name: "11 store down on ping", run: func(t *testing.T, e *env) *httptest.ResponseRecorder {
-			e.store.failGets.Store(true)
+			e.store.FailGets.Store(true)
 			return e.ping(t, strings.Repeat("b", 43))
 		}, status: 503, method: videntity.PingPath, number: 11, errName: "SERVER_ERROR",
 			detail: "Service temporarily unavailable, retry shortly", retryAfter: "1"},
@@ -276,14 +276,14 @@ func TestLoginFailuresIdentical_SEC03_SEC04(t *testing.T) {
 	}
 	var first *httptest.ResponseRecorder
 	for _, c := range cases {
-		before, creates := e.hasher.Calls(), e.store.creates.Load()
+		before, creates := e.hasher.Calls(), e.store.Creates.Load()
 		e.clock.Advance(time.Second) // the timestamps differ; masking must cover it
 		w := e.login(t, c.user, c.pw, c.acct)
 		wantError(t, w, http.StatusUnauthorized, 1)
 		if got := e.hasher.Calls() - before; got != 1 {
 			t.Errorf("%s: KDF calls = %d, want 1 (SEC-04)", c.name, got)
 		}
-		if e.store.creates.Load() != creates {
+		if e.store.Creates.Load() != creates {
 			t.Errorf("%s: a session was stored", c.name)
 		}
 		if first == nil {
@@ -308,10 +308,10 @@ func TestLoginFailuresIdentical_SEC03_SEC04(t *testing.T) {
 			}
 		}
 	}
-	if n := e.obs.login("bad_credentials"); n != len(cases) {
+	if n := e.obs.Logins(caddyauth.DialectVidentity, "bad_credentials"); n != len(cases) {
 		t.Errorf("Login(bad_credentials) = %d, want %d", n, len(cases))
 	}
-	if n := len(e.obs.eventsOf("login_failed")); n != len(cases) {
+	if n := len(e.obs.EventsOf("login_failed")); n != len(cases) {
 		t.Errorf("login_failed events = %d, want %d", n, len(cases))
 	}
 }
@@ -351,7 +351,7 @@ func TestLoginFormEdgeCases_SEC33_SEC34(t *testing.T) {
 	e := newEnv(t, videntity.Options{})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			before, malformed := e.hasher.Calls(), e.obs.login("malformed")
+			before, malformed := e.hasher.Calls(), e.obs.Logins(caddyauth.DialectVidentity, "malformed")
 			w := e.post(t, videntity.LoginPath, c.ct, c.body)
 			a := wantError(t, w, c.status, c.number)
 			if a.ErrorDetail != c.detail {
@@ -360,12 +360,12 @@ func TestLoginFormEdgeCases_SEC33_SEC34(t *testing.T) {
 			if got := e.hasher.Calls() - before; got != 0 {
 				t.Errorf("KDF calls = %d, want 0", got)
 			}
-			if e.obs.login("malformed") != malformed+1 {
+			if e.obs.Logins(caddyauth.DialectVidentity, "malformed") != malformed+1 {
 				t.Error("not counted as a malformed login")
 			}
 		})
 	}
-	if e.store.creates.Load() != 0 {
+	if e.store.Creates.Load() != 0 {
 		t.Error("a refused login stored a session")
 	}
 
@@ -461,8 +461,8 @@ func TestLoginBusy(t *testing.T) {
 		if w.Header().Get("Retry-After") != "1" {
 			t.Errorf("Retry-After = %q, want 1", w.Header().Get("Retry-After"))
 		}
-		if e.obs.login("throttled") != 1 {
-			t.Errorf("Login(throttled) = %d", e.obs.login("throttled"))
+		if e.obs.Logins(caddyauth.DialectVidentity, "throttled") != 1 {
+			t.Errorf("Login(throttled) = %d", e.obs.Logins(caddyauth.DialectVidentity, "throttled"))
 		}
 		return
 	}
@@ -485,16 +485,16 @@ func TestMetricsAndAudit(t *testing.T) {
 	post(videntity.LoginPath, "username=alice")
 	wantSuccess(t, post(videntity.PingPath, form("session_key", key)))
 	wantSuccess(t, post(videntity.LogoutPath, form("session_key", key)))
-	e.store.failCreates.Store(true)
+	e.store.FailCreates.Store(true)
 	post(videntity.LoginPath, loginForm("alice", alicePW, aliceAccount))
 
 	for result, want := range map[string]int{"ok": 1, "bad_credentials": 1, "malformed": 1, "unavailable": 1, "throttled": 0} {
-		if got := e.obs.login(result); got != want {
+		if got := e.obs.Logins(caddyauth.DialectVidentity, result); got != want {
 			t.Errorf("Login(%s) = %d, want %d", result, got, want)
 		}
 	}
-	if e.obs.endedCount("logout") != 1 {
-		t.Errorf("SessionEnded(logout) = %d", e.obs.endedCount("logout"))
+	if e.obs.Ended(caddyauth.DialectVidentity, "logout") != 1 {
+		t.Errorf("SessionEnded(logout) = %d", e.obs.Ended(caddyauth.DialectVidentity, "logout"))
 	}
 	hash := e.m.LogHash(storeID(key))
 	for _, c := range []struct {
@@ -508,7 +508,7 @@ func TestMetricsAndAudit(t *testing.T) {
 		{"ping", "ok", 1, 201, hash},
 		{"logout", "logout", 1, 201, hash},
 	} {
-		evs := e.obs.eventsOf(c.typ)
+		evs := e.obs.EventsOf(c.typ)
 		if len(evs) != c.n {
 			t.Errorf("%s events: %d, want %d", c.typ, len(evs), c.n)
 			continue
@@ -524,7 +524,7 @@ func TestMetricsAndAudit(t *testing.T) {
 		}
 	}
 	reasons := map[string]bool{}
-	for _, ev := range e.obs.eventsOf("login_failed") {
+	for _, ev := range e.obs.EventsOf("login_failed") {
 		reasons[ev.Reason] = true
 	}
 	for _, r := range []string{caddyauth.CodeBadCredentials, caddyauth.CodeInvalidRequest, caddyauth.CodeStoreUnavailable} {

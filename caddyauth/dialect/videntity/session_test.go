@@ -139,8 +139,8 @@ func TestLogout_SEC10(t *testing.T) {
 	if a.APIMethod != videntity.LogoutPath || a.NV == nil || a.NV.Inner != "" {
 		t.Errorf("logout answer %s", w.Body.Bytes())
 	}
-	if e.obs.endedCount("logout") != 1 {
-		t.Errorf("SessionEnded(logout) = %d", e.obs.endedCount("logout"))
+	if e.obs.Ended(caddyauth.DialectVidentity, "logout") != 1 {
+		t.Errorf("SessionEnded(logout) = %d", e.obs.Ended(caddyauth.DialectVidentity, "logout"))
 	}
 	_, ref = e.proxied(key)
 	wantRefusal(t, ref, http.StatusUnauthorized, caddyauth.CodeUnknownSession)
@@ -176,7 +176,7 @@ func TestPingLogoutMalformedKey_SEC36(t *testing.T) {
 			t.Errorf("key %q reached the store", bad)
 		}
 	}
-	if e.store.deletes.Load() != 0 || e.store.touches.Load() != 0 {
+	if e.store.Deletes.Load() != 0 || e.store.Touches.Load() != 0 {
 		t.Error("a malformed key touched or deleted a session")
 	}
 	// Both ends of the accepted syntax are looked up.
@@ -207,7 +207,7 @@ func TestSessionOfOtherDialect(t *testing.T) {
 	wantError(t, e.logout(t, token), http.StatusNotFound, 2)
 	_, ref := e.proxied(token)
 	wantRefusal(t, ref, http.StatusUnauthorized, caddyauth.CodeUnknownSession)
-	if e.store.deletes.Load() != 0 || e.store.touches.Load() != 0 {
+	if e.store.Deletes.Load() != 0 || e.store.Touches.Load() != 0 {
 		t.Error("the other dialect's session was touched or deleted")
 	}
 }
@@ -268,19 +268,19 @@ func TestSessionKeys_SEC08_SEC16(t *testing.T) {
 func TestPingLogoutStoreUnavailable_REL01(t *testing.T) {
 	e := newEnv(t, videntity.Options{})
 	key := e.loginKey(t)
-	e.store.failTouch.Store(true)
+	e.store.FailTouches.Store(true)
 	w := e.ping(t, key)
 	wantError(t, w, http.StatusServiceUnavailable, 11)
 	if w.Header().Get("Retry-After") != "1" {
 		t.Errorf("Retry-After %q", w.Header().Get("Retry-After"))
 	}
-	e.store.failTouch.Store(false)
+	e.store.FailTouches.Store(false)
 	e.clock.Advance(time.Minute) // past the key cache's TTL
-	e.store.failGets.Store(true)
+	e.store.FailGets.Store(true)
 	wantError(t, e.ping(t, key), http.StatusServiceUnavailable, 11)
 	wantError(t, e.logout(t, key), http.StatusServiceUnavailable, 11)
 	_, ref := e.proxied(key)
 	wantRefusal(t, ref, http.StatusServiceUnavailable, caddyauth.CodeStoreUnavailable)
-	e.store.failGets.Store(false)
+	e.store.FailGets.Store(false)
 	wantSuccess(t, e.ping(t, key))
 }

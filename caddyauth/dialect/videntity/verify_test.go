@@ -272,13 +272,13 @@ func TestVerifySessionStates(t *testing.T) {
 	if len(ref.Challenges) != 1 || ref.Challenges[0] != videntity.Challenge {
 		t.Errorf("challenges %q", ref.Challenges)
 	}
-	e.store.failGets.Store(true)
+	e.store.FailGets.Store(true)
 	_, ref = e.proxied(strings.Repeat("R", 43))
 	wantRefusal(t, ref, http.StatusServiceUnavailable, caddyauth.CodeStoreUnavailable)
 	if ref.RetryAfter <= 0 {
 		t.Error("503 without Retry-After")
 	}
-	e.store.failGets.Store(false)
+	e.store.FailGets.Store(false)
 	e.clock.Advance(videntity.DefaultIdleTimeout)
 	_, ref = e.proxied(key)
 	wantRefusal(t, ref, http.StatusUnauthorized, caddyauth.CodeSessionExpired)
@@ -391,28 +391,28 @@ func TestIdleResetOnUse_SEC11(t *testing.T) {
 			use()
 			use()
 		}
-		if n := e.store.touches.Load(); n != 0 {
+		if n := e.store.Touches.Load(); n != 0 {
 			t.Fatalf("%d store writes within the touch interval, want 0", n)
 		}
 		e.clock.Set(t0.Add(iv + time.Second))
 		use()
-		if n := e.store.touches.Load(); n != 1 {
+		if n := e.store.Touches.Load(); n != 1 {
 			t.Fatalf("%d store writes after the interval, want 1", n)
 		}
 		use()
 		e.clock.Advance(10 * time.Second)
 		use()
-		if n := e.store.touches.Load(); n != 1 {
+		if n := e.store.Touches.Load(); n != 1 {
 			t.Fatalf("%d store writes, want still 1", n)
 		}
 		// Past the original idle deadline (t0+30m): alive.
 		e.clock.Set(t0.Add(videntity.DefaultIdleTimeout + 30*time.Second))
 		use()
-		if n := e.store.touches.Load(); n != 2 {
+		if n := e.store.Touches.Load(); n != 2 {
 			t.Fatalf("%d store writes, want 2", n)
 		}
 		// A failing touch does not fail the verified request.
-		e.store.failTouch.Store(true)
+		e.store.FailTouches.Store(true)
 		e.clock.Advance(2 * iv)
 		use()
 	})
@@ -424,7 +424,7 @@ func TestIdleResetOnUse_SEC11(t *testing.T) {
 			v, ref := e.proxied(key)
 			wantVerified(t, v, ref)
 		}
-		if n := e.store.touches.Load(); n != 0 {
+		if n := e.store.Touches.Load(); n != 0 {
 			t.Fatalf("%d store writes without IdleResetOnUse", n)
 		}
 		e.clock.Set(t0.Add(videntity.DefaultIdleTimeout))
