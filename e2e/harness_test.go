@@ -185,6 +185,8 @@ func (u *upstream) Last(t *testing.T) recorded {
 type gwOpts struct {
 	// Amatino is the body of the main site's `amatino { }` block.
 	Amatino string
+	// Videntity also enables the videntity dialect on the main site.
+	Videntity bool
 	// Global is extra lines for the global `sessiongate { }` block.
 	Global string
 	// ExtraSites is appended to the Caddyfile (template: {{.Port2}},
@@ -202,6 +204,7 @@ type tmplData struct {
 	Dir                string
 	Users              string
 	Amatino, Global    string
+	Videntity          bool
 	ExtraSites         string
 }
 
@@ -233,6 +236,9 @@ http://127.0.0.1:{{.Port}} {
 		amatino {
 {{.Amatino}}
 		}
+{{- if .Videntity}}
+		videntity
+{{- end}}
 	}
 	reverse_proxy {{.Upstream}}
 }
@@ -364,7 +370,7 @@ func prepareGateway(t *testing.T, up *upstream, o gwOpts) *gateway {
 		upAddr = up.Addr()
 	}
 	data := tmplData{Admin: g.admin, Port: g.port, Port2: g.port2, Upstream: upAddr, Dir: dir,
-		Users: usersBlock(alice, bob), Amatino: o.Amatino, Global: o.Global}
+		Users: usersBlock(alice, bob), Amatino: o.Amatino, Global: o.Global, Videntity: o.Videntity}
 	extra, err := execTemplate(o.ExtraSites, data)
 	if err != nil {
 		t.Fatalf("extra sites template: %v", err)

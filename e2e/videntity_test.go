@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -11,36 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sessiongate/sessiongate/caddyauth/password"
+	"github.com/sessiongate/sessiongate/caddyauth/enginetest"
 )
-
-// videntityCaddyfile enables videntity beside amatino on one site.
-const videntityCaddyfile = `{
-	admin 127.0.0.1:{{.Admin}}
-	persist_config off
-	sessiongate {
-		store bolt {{.Dir}}/sessions.db
-		hash {
-			time 1
-			memory 64KiB
-			threads 1
-			slots 4
-			queue 64
-			insecure_allow_weak
-		}
-{{.Users}}{{.Global}}
-	}
-}
-
-http://127.0.0.1:{{.Port}} {
-	bind 127.0.0.1
-	sessiongate {
-		amatino
-		videntity
-	}
-	reverse_proxy {{.Upstream}}
-}
-`
 
 type videntityAnswer struct {
 	XMLName     xml.Name `xml:"response"`
@@ -75,19 +46,11 @@ func videntityPost(t *testing.T, g *gateway, path string, form url.Values) (int,
 // with a client written from WIRE.md alone: form login, proxied requests
 // with the key in a header and in a form body, ping, logout, refusals.
 func TestVidentityFlow(t *testing.T) {
-	h, err := password.NewHasher(password.Config{Slots: 1, AllowWeakParams: true,
-		Params: password.Params{Time: 1, MemoryKiB: 64, Threads: 1, SaltLen: 16, KeyLen: 32}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	secret := "canary-carol-" + randHex(8)
-	phc, err := h.Hash(context.Background(), secret)
-	if err != nil {
-		t.Fatal(err)
-	}
+	phc := enginetest.Hash(t, secret)
 	carol := fmt.Sprintf("\t\tuser carol {\n\t\t\tid 77\n\t\t\temail carol@example.test\n\t\t\taccount_number 100000000000077\n\t\t\tpassword_hash %q\n\t\t}\n", phc)
 	up := newUpstream(t)
-	g := newGateway(t, up, gwOpts{Caddyfile: videntityCaddyfile, Global: carol})
+	g := newGateway(t, up, gwOpts{Videntity: true, Global: carol})
 
 	login := url.Values{"username": {"carol"}, "password": {secret}, "account_number": {"100000000000077"}}
 	status, a, _ := videntityPost(t, g, "/session/login", login)
