@@ -117,6 +117,20 @@ func TestVidentityFlow(t *testing.T) {
 		t.Fatalf("two key sources: status %d, upstream hits +%d", resp.StatusCode, up.Hits()-hits)
 	}
 
+	// Credentials of two schemes at once: 400, upstream not called.
+	req, _ = http.NewRequest(http.MethodGet, g.URL("/reports"), nil)
+	req.Header.Set("X-Session-Key", key)
+	req.Header.Set("X-Session-ID", "12345")
+	req.Header.Set("X-Signature", strings.Repeat("A", 86)+"==")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || up.Hits() != hits {
+		t.Fatalf("two schemes: status %d, upstream hits +%d", resp.StatusCode, up.Hits()-hits)
+	}
+
 	// Ping, then logout; afterwards the key is refused everywhere (SEC-10).
 	if status, a, _ := videntityPost(t, g, "/session/ping", url.Values{"session_key": {key}}); status != http.StatusOK || a.Status != "SUCCESS" {
 		t.Fatalf("ping: %d %+v", status, a)

@@ -194,7 +194,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	// Header-only dialects are asked first: videntity claims any form body.
 	useAmatino := h.amatino != nil && amatino.Present(r)
 	useVidentity := h.videntity != nil && videntity.Present(r)
-	if useAmatino && useVidentity && hasSessionKeyHeader(r) {
+	if useAmatino && useVidentity && videntity.HasKeyHeader(r) {
 		h.stripCredentials(r)
 		h.refuse(w, r, "none", &caddyauth.Refusal{Status: http.StatusBadRequest, Code: caddyauth.CodeInvalidRequest,
 			Message: "credentials of more than one scheme", Result: caddyauth.ResultMalformed})
@@ -255,15 +255,6 @@ func (h *Handler) endpoint(r *http.Request) http.HandlerFunc {
 		}
 	}
 	return nil
-}
-
-func hasSessionKeyHeader(r *http.Request) bool {
-	for name := range r.Header {
-		if normHeader(name) == "x-session-key" {
-			return true
-		}
-	}
-	return false
 }
 
 // withRequestContext records what the engine needs from Caddy: the client

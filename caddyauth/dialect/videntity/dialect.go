@@ -72,12 +72,19 @@ func (d *Dialect) Endpoint(r *http.Request) http.HandlerFunc {
 // Verify refuses it with missing_credentials): ask header-only dialects
 // first.
 func Present(r *http.Request) bool {
+	return HasKeyHeader(r) || isForm(r.Header)
+}
+
+// HasKeyHeader reports whether r carries an X-Session-Key header in any
+// spelling: the credential only this dialect can claim without reading the
+// body.
+func HasKeyHeader(r *http.Request) bool {
 	for k := range r.Header {
 		if isKeyHeader(k) {
 			return true
 		}
 	}
-	return isForm(r.Header)
+	return false
 }
 
 // StripCredentials removes the key so it is neither forwarded nor logged
