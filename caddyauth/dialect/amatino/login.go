@@ -2,7 +2,6 @@ package amatino
 
 import (
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -146,21 +145,14 @@ func parseLogin(body []byte) (caddyauth.PasswordLogin, *caddyauth.Refusal) {
 	return l, nil
 }
 
-// readBody reads the whole body if it is at most max bytes; a declared
-// length over max is refused before anything is read (SEC-34).
+// readBody reads a body of at most max bytes, answering 413 beyond.
 func readBody(r *http.Request, max int64) ([]byte, *caddyauth.Refusal) {
-	if r.ContentLength > max {
+	b, err := caddyauth.ReadBody(r, max)
+	switch {
+	case errors.Is(err, caddyauth.ErrBodyTooLarge):
 		return nil, tooLarge()
-	}
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
-	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
-	if err != nil {
+	case err != nil:
 		return nil, invalid("cannot read request body")
-	}
-	if int64(len(b)) > max {
-		return nil, tooLarge()
 	}
 	return b, nil
 }

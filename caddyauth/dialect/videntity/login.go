@@ -3,7 +3,6 @@ package videntity
 import (
 	"context"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -198,9 +197,9 @@ func readForm(r *http.Request, known ...string) (form, *apiError) {
 	if encoded(r.Header) {
 		return nil, errMediaType("Request body must not have a Content-Encoding")
 	}
-	body, err := readBody(r, MaxFormBody)
+	body, err := caddyauth.ReadBody(r, MaxFormBody)
 	switch {
-	case errors.Is(err, errBodyTooLarge):
+	case errors.Is(err, caddyauth.ErrBodyTooLarge):
 		return nil, errTooLarge()
 	case err != nil:
 		return nil, errInvalid("Cannot read request body")
@@ -252,25 +251,4 @@ func encoded(h http.Header) bool {
 		}
 	}
 	return false
-}
-
-var errBodyTooLarge = errors.New("body too large")
-
-// readBody reads the whole body if it is at most max bytes; a declared
-// length over max is refused before anything is read (SEC-34).
-func readBody(r *http.Request, max int64) ([]byte, error) {
-	if r.ContentLength > max {
-		return nil, errBodyTooLarge
-	}
-	if r.Body == nil || r.Body == http.NoBody {
-		return nil, nil
-	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, errBodyTooLarge
-	}
-	return b, nil
 }

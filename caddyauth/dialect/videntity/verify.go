@@ -54,9 +54,9 @@ func (d *Dialect) Verify(r *http.Request) (*Verified, *caddyauth.Refusal) {
 				Message: "a form body must not have a Content-Encoding", Result: caddyauth.ResultMalformed}
 		}
 		hadBody := r.Body != nil && r.Body != http.NoBody
-		body, err := readBody(r, d.o.MaxBody)
+		body, err := caddyauth.ReadBody(r, d.o.MaxBody)
 		switch {
-		case errors.Is(err, errBodyTooLarge):
+		case errors.Is(err, caddyauth.ErrBodyTooLarge):
 			return nil, &caddyauth.Refusal{Status: http.StatusRequestEntityTooLarge, Code: caddyauth.CodeBodyTooLarge,
 				Message: "request body too large", Result: caddyauth.ResultMalformed}
 		case err != nil:
