@@ -30,9 +30,6 @@ func NewLazyStore(name string, open func() (Store, error)) *LazyStore {
 	return &LazyStore{name: name, open: open}
 }
 
-// Name identifies the store in messages.
-func (l *LazyStore) Name() string { return l.name }
-
 // Open opens the store now if it is not open yet.
 func (l *LazyStore) Open() (Store, error) {
 	if b := l.s.Load(); b != nil {

@@ -97,9 +97,6 @@ func (m *Manager) Cache() *KeyCache { return m.cache }
 // Replay returns the replay guard.
 func (m *Manager) Replay() ReplayGuard { return m.replay }
 
-// Hasher returns the password hasher.
-func (m *Manager) Hasher() *password.Hasher { return m.hasher }
-
 // Observer returns the observer.
 func (m *Manager) Observer() Observer { return m.obs }
 
