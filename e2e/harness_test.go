@@ -187,6 +187,8 @@ type gwOpts struct {
 	Amatino string
 	// Videntity also enables the videntity dialect on the main site.
 	Videntity bool
+	// Site is extra lines for the main site's block.
+	Site string
 	// Global is extra lines for the global `sessiongate { }` block.
 	Global string
 	// ExtraSites is appended to the Caddyfile (template: {{.Port2}},
@@ -205,6 +207,7 @@ type tmplData struct {
 	Users              string
 	Amatino, Global    string
 	Videntity          bool
+	Site               string
 	ExtraSites         string
 }
 
@@ -232,6 +235,7 @@ const defaultCaddyfile = `{
 
 http://127.0.0.1:{{.Port}} {
 	bind 127.0.0.1
+{{.Site}}
 	sessiongate {
 		amatino {
 {{.Amatino}}
@@ -370,7 +374,7 @@ func prepareGateway(t *testing.T, up *upstream, o gwOpts) *gateway {
 		upAddr = up.Addr()
 	}
 	data := tmplData{Admin: g.admin, Port: g.port, Port2: g.port2, Upstream: upAddr, Dir: dir,
-		Users: usersBlock(alice, bob), Amatino: o.Amatino, Global: o.Global, Videntity: o.Videntity}
+		Users: usersBlock(alice, bob), Amatino: o.Amatino, Global: o.Global, Videntity: o.Videntity, Site: o.Site}
 	extra, err := execTemplate(o.ExtraSites, data)
 	if err != nil {
 		t.Fatalf("extra sites template: %v", err)

@@ -68,10 +68,23 @@ func TestMetrics(t *testing.T) {
 // TestLogsCarryNoSecrets (SEC-44): after logins, signed requests, failures
 // and logout at DEBUG level, no secret, api_key, signature or raw session id
 // is anywhere in Caddy's output; the audit log records the login.
+// accessLogFilter is README's access log setup: Caddy records request
+// headers as they arrived, so the credentials must be filtered out.
+const accessLogFilter = `	log {
+		format filter {
+			request>headers>X-Signature delete
+			request>headers>X-Session-Id delete
+			request>headers>X-Timestamp delete
+			request>headers>X-Session-Key delete
+		}
+	}`
+
+// TestLogsCarryNoSecrets: SEC-44 over the whole log output at DEBUG level,
+// including the access log set up as README says.
 func TestLogsCarryNoSecrets(t *testing.T) {
 	t.Parallel()
 	up := newUpstream(t)
-	g := newGateway(t, up, gwOpts{})
+	g := newGateway(t, up, gwOpts{Site: accessLogFilter, Videntity: true})
 	c := newClient(t, g.URL(""))
 
 	var canaries []string
@@ -120,8 +133,21 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 		t.Fatalf("after logout: %d", resp.StatusCode)
 	}
 
+	// A videntity key in its header (unknown, so refused) is a secret too.
+	vkey := "Canary" + randHex(20)
+	add(vkey)
+	keyReq, _ := http.NewRequest(http.MethodGet, g.URL("/f"), nil)
+	keyReq.Header.Set("X-Session-Key", vkey)
+	if resp, _ := send(keyReq); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("unknown session key: %d", resp.StatusCode)
+	}
+
 	g.Stop() // flushes everything the process wrote
 	logs := g.Logs()
+	// The access log was on and recorded who made the proxied requests.
+	if want := fmt.Sprintf(`"user_id":"%d"`, alice.ID); !strings.Contains(logs, `"logger":"http.log.access`) || !strings.Contains(logs, want) {
+		t.Fatalf("no access log line with %s", want)
+	}
 	for _, cn := range canaries {
 		if strings.Contains(logs, cn) {
 			i := strings.Index(logs, cn)
