@@ -7,7 +7,7 @@
 GO       ?= go
 FUZZTIME ?= 60s
 
-.PHONY: all build run test fmt-check vet layering fuzz bench clean
+.PHONY: all build run test deps fmt-check vet layering fuzz bench clean
 
 all: build
 
@@ -17,8 +17,16 @@ build:
 run:
 	$(GO) run ./xcaddy run --config Caddyfile.example
 
-test: fmt-check vet layering
+test: fmt-check vet layering deps
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# The redis store's tests start their own redis-server on a free loopback
+# port; install Debian's package when the binary is missing.
+deps:
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server (Debian package)"; \
+		SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server >/dev/null; }
 
 fmt-check:
 	@out=$$(gofmt -l $$(find . -name '*.go' -not -path './.git/*')); \
@@ -38,7 +46,8 @@ FUZZ_TARGETS = \
 	./caddyauth/sign:FuzzDecodeSignature \
 	./caddyauth/sign:FuzzParseTimestamp \
 	./caddyauth/sign:FuzzPythonCompactJSON \
-	./caddyauth/store/bolt:FuzzDecodeSession
+	./caddyauth/store/bolt:FuzzDecodeSession \
+	./caddyauth/store/bolt:FuzzDecodeUser
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

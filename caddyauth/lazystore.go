@@ -155,3 +155,58 @@ func (l *LazyStore) Close() error {
 }
 
 var _ Store = (*LazyStore)(nil)
+
+// via opens the store and calls f on it.
+func via[T any](l *LazyStore, f func(Store) (T, error)) (T, error) {
+	st, err := l.Open()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return f(st)
+}
+
+// SessionByToken implements Store.
+func (l *LazyStore) SessionByToken(ctx context.Context, digest string) (*Session, error) {
+	return via(l, func(st Store) (*Session, error) { return st.SessionByToken(ctx, digest) })
+}
+
+// UpdateSession implements Store.
+func (l *LazyStore) UpdateSession(ctx context.Context, id string, fn func(*Session) error) (*Session, error) {
+	return via(l, func(st Store) (*Session, error) { return st.UpdateSession(ctx, id, fn) })
+}
+
+// CreateUser implements Store.
+func (l *LazyStore) CreateUser(ctx context.Context, u *User) (*User, error) {
+	return via(l, func(st Store) (*User, error) { return st.CreateUser(ctx, u) })
+}
+
+// UserByID implements Store.
+func (l *LazyStore) UserByID(ctx context.Context, id int64) (*User, error) {
+	return via(l, func(st Store) (*User, error) { return st.UserByID(ctx, id) })
+}
+
+// UserByEmail implements Store.
+func (l *LazyStore) UserByEmail(ctx context.Context, email string) (*User, error) {
+	return via(l, func(st Store) (*User, error) { return st.UserByEmail(ctx, email) })
+}
+
+// UserByUsername implements Store.
+func (l *LazyStore) UserByUsername(ctx context.Context, name string) (*User, error) {
+	return via(l, func(st Store) (*User, error) { return st.UserByUsername(ctx, name) })
+}
+
+// UserByKeyID implements Store.
+func (l *LazyStore) UserByKeyID(ctx context.Context, keyID string) (*User, error) {
+	return via(l, func(st Store) (*User, error) { return st.UserByKeyID(ctx, keyID) })
+}
+
+// UpdateUser implements Store.
+func (l *LazyStore) UpdateUser(ctx context.Context, id int64, fn func(*User) error) (*User, error) {
+	return via(l, func(st Store) (*User, error) { return st.UpdateUser(ctx, id, fn) })
+}
+
+// ListUsers implements Store.
+func (l *LazyStore) ListUsers(ctx context.Context, afterID int64, limit int) ([]*User, error) {
+	return via(l, func(st Store) ([]*User, error) { return st.ListUsers(ctx, afterID, limit) })
+}

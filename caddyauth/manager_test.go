@@ -134,6 +134,9 @@ func (brokenUsers) UserByID(context.Context, int64) (*caddyauth.User, error) {
 func (brokenUsers) UserByUsername(context.Context, string) (*caddyauth.User, error) {
 	return nil, caddyauth.ErrUnavailable
 }
+func (brokenUsers) UserByKeyID(context.Context, string) (*caddyauth.User, error) {
+	return nil, caddyauth.ErrUnavailable
+}
 
 func TestCheckPasswordDirectoryUnavailable_REL01(t *testing.T) {
 	f := newFixture(t)

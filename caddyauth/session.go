@@ -2,6 +2,8 @@ package caddyauth
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"time"
 )
 
@@ -58,6 +60,48 @@ type Session struct {
 	IdleDeadline time.Time `json:"idle_deadline,omitzero"`
 	// AbsoluteDeadline is when the session dies whatever happens; never moved.
 	AbsoluteDeadline time.Time `json:"absolute_deadline"`
+	// Tokens are the bearer tokens of a token session (sxt), by digest
+	// only. Stores index every token's Digest so SessionByToken finds the
+	// session, and drop the index entries with the session.
+	Tokens []Token `json:"tokens,omitempty"`
+}
+
+// TokenKind says what a bearer token is for.
+type TokenKind string
+
+// Token kinds.
+const (
+	TokenAccess  TokenKind = "access"
+	TokenRefresh TokenKind = "refresh"
+)
+
+// Token is one bearer token of a session. The token itself is never stored:
+// Digest is the lower-case hex SHA-256 of it (SEC-16).
+type Token struct {
+	// Digest is hex(SHA-256(token)), 64 characters; unique across sessions.
+	Digest string `json:"digest"`
+	// Kind is access or refresh; a refresh token is never an access token.
+	Kind TokenKind `json:"kind"`
+	// Expires is when the token stops being accepted (never after the
+	// session's AbsoluteDeadline).
+	Expires time.Time `json:"expires"`
+	// RotatedAt is set when a refresh token was exchanged for a new pair.
+	// The token is kept (RFC 6749 §10.4 "invalidated but retained") so that
+	// presenting it again is recognised as reuse (SEC-18).
+	RotatedAt time.Time `json:"rotated_at,omitzero"`
+	// Successor is opaque to stores: the sealed pair the rotation issued,
+	// kept for the retry grace (SEC-19).
+	Successor []byte `json:"successor,omitempty"`
+}
+
+// Token returns the session's token with digest, or nil.
+func (s *Session) Token(digest string) *Token {
+	for i := range s.Tokens {
+		if s.Tokens[i].Digest == digest {
+			return &s.Tokens[i]
+		}
+	}
+	return nil
 }
 
 // Deadline is the instant after which the session is no longer valid: the
@@ -82,7 +126,20 @@ func (s *Session) Clone() *Session {
 	}
 	c := *s
 	c.Secret = bytes.Clone(s.Secret) // keeps nil as nil and empty as empty
+	c.Tokens = cloneTokens(s.Tokens)
 	return &c
+}
+
+func cloneTokens(ts []Token) []Token {
+	if ts == nil {
+		return nil
+	}
+	out := make([]Token, len(ts))
+	for i, t := range ts {
+		t.Successor = bytes.Clone(t.Successor)
+		out[i] = t
+	}
+	return out
 }
 
 // User is an account that can log in.
@@ -99,4 +156,55 @@ type User struct {
 	PasswordHash string `json:"password_hash,omitempty"`
 	// Disabled users cannot log in.
 	Disabled bool `json:"disabled,omitempty"`
+	// PublicKeys are the user's registered Ed25519 keys (sxt login, native
+	// ed25519 signatures).
+	PublicKeys []PublicKey `json:"public_keys,omitempty"`
+	// Created is when the user was added to the store (zero for static
+	// users).
+	Created time.Time `json:"created,omitzero"`
+}
+
+// PublicKey is one registered Ed25519 public key of a user.
+type PublicKey struct {
+	// ID is PublicKeyID(Key): stable, unique, and safe to show (it is the
+	// RFC 9421 keyid of the native scheme).
+	ID string `json:"id"`
+	// Key is the 32-byte Ed25519 public key.
+	Key []byte `json:"key"`
+	// Added is when the key was registered.
+	Added time.Time `json:"added,omitzero"`
+}
+
+// PublicKeyID is the stable id the gateway assigns to a public key: "ed25519-"
+// and the unpadded base64url of the first 12 bytes of its SHA-256. Derived,
+// not drawn, so every node and every reload assigns the same id.
+func PublicKeyID(key []byte) string {
+	sum := sha256.Sum256(key)
+	return "ed25519-" + base64.RawURLEncoding.EncodeToString(sum[:12])
+}
+
+// Clone returns a deep copy of u.
+func (u *User) Clone() *User {
+	if u == nil {
+		return nil
+	}
+	c := *u
+	if u.PublicKeys != nil {
+		c.PublicKeys = make([]PublicKey, len(u.PublicKeys))
+		for i, k := range u.PublicKeys {
+			k.Key = bytes.Clone(k.Key)
+			c.PublicKeys[i] = k
+		}
+	}
+	return &c
+}
+
+// Key returns the user's public key with id, or nil.
+func (u *User) Key(id string) *PublicKey {
+	for i := range u.PublicKeys {
+		if u.PublicKeys[i].ID == id {
+			return &u.PublicKeys[i]
+		}
+	}
+	return nil
 }

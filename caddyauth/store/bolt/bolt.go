@@ -10,12 +10,24 @@
 //	by_user      8-byte big-endian user ID ++ ID → empty
 //	by_deadline  8-byte sortable Deadline() UnixNano ++ 0x00 ++ ID → empty
 //	counts       dialect → 8-byte big-endian count
+//	tokens       token Digest → session ID
+//	users        8-byte big-endian user ID → user record (see usercodec.go);
+//	             the bucket's sequence is the last id CreateUser assigned
+//	user_email   lower-case Email → 8-byte big-endian user ID
+//	user_name    Username → 8-byte big-endian user ID
+//	user_key     public key ID → 8-byte big-endian user ID
 //	meta         schema version; Ping's probe key
 //
 // The indexes are maintained in the same transaction as the record, so
 // ListUserSessions and DeleteUserSessions read only the user's keys,
-// PurgeExpired walks only expired keys, and CountSessions reads one key per
-// dialect however many sessions there are.
+// PurgeExpired walks only expired keys, CountSessions reads one key per
+// dialect however many sessions there are, and SessionByToken and the
+// user-by lookups are one index read and one record read.
+//
+// Schema 1 files (before tokens and users) are upgraded in place on Open:
+// the new buckets are created and the version is raised to 2. Their session
+// records decode unchanged. The raised version makes an older build refuse
+// the file instead of misreading records that carry tokens.
 //
 // A file is locked by the process that opened it; a second Open of the same
 // file (another instance, or an old config during a reload that did not share
@@ -49,14 +61,23 @@ var (
 	bucketByDeadline = []byte("by_deadline")
 	bucketCounts     = []byte("counts")
 	bucketMeta       = []byte("meta")
+	bucketTokens     = []byte("tokens")
+	bucketUsers      = []byte("users")
+	bucketUserEmail  = []byte("user_email")
+	bucketUserName   = []byte("user_name")
+	bucketUserKey    = []byte("user_key")
 
 	keySchema = []byte("schema")
 	keyPing   = []byte("ping")
 )
 
-// schemaVersion is written to meta on creation. Open refuses a file with a
-// different version rather than misreading it.
-const schemaVersion = "1"
+// schemaVersion is written to meta on creation and upgrade. Open refuses a
+// file with a version it does not know rather than misreading it; files of
+// oldSchemaVersion are upgraded (see the package comment).
+const (
+	schemaVersion    = "2"
+	oldSchemaVersion = "1"
+)
 
 // maxIDLen bounds session IDs. bbolt refuses keys over 32 KiB; real IDs are
 // at most a 64-character digest, so anything near the limit is a bug, and
@@ -135,14 +156,14 @@ func Open(path string, opts Options) (*Store, error) {
 // initSchema creates the buckets of a new file and checks the schema version
 // of an existing one.
 func initSchema(tx *bbolt.Tx) error {
-	for _, name := range [][]byte{bucketSessions, bucketByUser, bucketByDeadline, bucketCounts, bucketMeta} {
+	for _, name := range allBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return fmt.Errorf("create bucket %s: %w: %v", name, caddyauth.ErrUnavailable, err)
 		}
 	}
 	meta := tx.Bucket(bucketMeta)
 	switch v := meta.Get(keySchema); {
-	case v == nil:
+	case v == nil, string(v) == oldSchemaVersion:
 		if err := meta.Put(keySchema, []byte(schemaVersion)); err != nil {
 			return fmt.Errorf("write schema version: %w: %v", caddyauth.ErrUnavailable, err)
 		}
@@ -162,9 +183,14 @@ func (s *Store) Path() string { return s.path }
 // (SEC-36).
 func (s *Store) Gets() uint64 { return s.gets.Load() }
 
+// allBuckets are created by Open when missing.
+var allBuckets = [][]byte{bucketSessions, bucketByUser, bucketByDeadline, bucketCounts, bucketMeta,
+	bucketTokens, bucketUsers, bucketUserEmail, bucketUserName, bucketUserKey}
+
 // buckets are the store's buckets within one transaction.
 type buckets struct {
-	sessions, byUser, byDeadline, counts, meta *bbolt.Bucket
+	sessions, byUser, byDeadline, counts, meta  *bbolt.Bucket
+	tokens, users, userEmail, userName, userKey *bbolt.Bucket
 }
 
 func bucketsOf(tx *bbolt.Tx) (*buckets, error) {
@@ -174,9 +200,17 @@ func bucketsOf(tx *bbolt.Tx) (*buckets, error) {
 		byDeadline: tx.Bucket(bucketByDeadline),
 		counts:     tx.Bucket(bucketCounts),
 		meta:       tx.Bucket(bucketMeta),
+		tokens:     tx.Bucket(bucketTokens),
+		users:      tx.Bucket(bucketUsers),
+		userEmail:  tx.Bucket(bucketUserEmail),
+		userName:   tx.Bucket(bucketUserName),
+		userKey:    tx.Bucket(bucketUserKey),
 	}
-	if b.sessions == nil || b.byUser == nil || b.byDeadline == nil || b.counts == nil || b.meta == nil {
-		return nil, fmt.Errorf("%w: missing bucket", caddyauth.ErrUnavailable)
+	for _, bk := range []*bbolt.Bucket{b.sessions, b.byUser, b.byDeadline, b.counts, b.meta,
+		b.tokens, b.users, b.userEmail, b.userName, b.userKey} {
+		if bk == nil {
+			return nil, fmt.Errorf("%w: missing bucket", caddyauth.ErrUnavailable)
+		}
 	}
 	return b, nil
 }
@@ -230,6 +264,9 @@ func (s *Store) CreateSession(ctx context.Context, sess *caddyauth.Session) erro
 	if len(sess.ID) > maxIDLen {
 		return fmt.Errorf("bolt: create session: id longer than %d bytes", maxIDLen)
 	}
+	if err := checkTokens(sess.Tokens); err != nil {
+		return fmt.Errorf("bolt: create session: %w", err)
+	}
 	// Everything bbolt keeps is built before the transaction, from a
 	// snapshot of sess: the caller may reuse sess as soon as we return.
 	id := []byte(sess.ID)
@@ -237,9 +274,13 @@ func (s *Store) CreateSession(ctx context.Context, sess *caddyauth.Session) erro
 	uk := userKey(sess.UserID, sess.ID)
 	dk := deadlineKey(sess)
 	dialect := sess.Dialect
+	digests := tokenDigests(sess.Tokens)
 	return s.run(ctx, "create session", true, func(b *buckets) error {
 		if b.sessions.Get(id) != nil {
 			return caddyauth.ErrExists
+		}
+		if err := indexTokens(b, id, digests); err != nil {
+			return err
 		}
 		if err := b.sessions.Put(id, rec); err != nil {
 			return err
@@ -523,6 +564,9 @@ func remove(b *buckets, sess *caddyauth.Session) error {
 		return err
 	}
 	if err := b.byDeadline.Delete(deadlineKey(sess)); err != nil {
+		return err
+	}
+	if err := unindexTokens(b, sess.ID, tokenDigests(sess.Tokens)); err != nil {
 		return err
 	}
 	return addCount(b, sess.Dialect, -1)

@@ -53,46 +53,95 @@ func TestConformance(t *testing.T) {
 	})
 }
 
-// consistency recomputes every index and count from the session records and
-// compares them with what is stored.
+// consistency recomputes every index and count from the session and user
+// records and compares them with what is stored, values included (the
+// tokens and user_* buckets map to an owner).
 func consistency(db *bbolt.DB) error {
 	return db.View(func(tx *bbolt.Tx) error {
 		b, err := bucketsOf(tx)
 		if err != nil {
 			return err
 		}
-		wantUser, wantDeadline := map[string]bool{}, map[string]bool{}
+		wantUser, wantDeadline := map[string]string{}, map[string]string{}
+		wantTokens := map[string]string{}
 		wantCounts := map[caddyauth.Dialect]uint64{}
+		var errs []error
 		err = b.sessions.ForEach(func(k, v []byte) error {
 			sess, err := decodeSession(string(k), v)
 			if err != nil {
 				return err
 			}
-			wantUser[string(userKey(sess.UserID, sess.ID))] = true
-			wantDeadline[string(deadlineKey(sess))] = true
+			wantUser[string(userKey(sess.UserID, sess.ID))] = ""
+			wantDeadline[string(deadlineKey(sess))] = ""
 			wantCounts[sess.Dialect]++
+			for _, tk := range sess.Tokens {
+				if owner, dup := wantTokens[tk.Digest]; dup {
+					errs = append(errs, fmt.Errorf("token %.12s held by %q and %q", tk.Digest, owner, sess.ID))
+				}
+				wantTokens[tk.Digest] = sess.ID
+			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
-		var errs []error
-		compare := func(name string, bk *bbolt.Bucket, want map[string]bool) {
-			got := map[string]bool{}
-			bk.ForEach(func(k, _ []byte) error { got[string(k)] = true; return nil })
-			for k := range want {
-				if !got[k] {
+		wantEmail, wantName, wantKey := map[string]string{}, map[string]string{}, map[string]string{}
+		var maxID uint64
+		err = b.users.ForEach(func(k, v []byte) error {
+			if len(k) != 8 {
+				return fmt.Errorf("users: key %x is not 8 bytes", k)
+			}
+			id := binary.BigEndian.Uint64(k)
+			maxID = max(maxID, id)
+			u, err := decodeUser(int64(id), v)
+			if err != nil {
+				return err
+			}
+			owner := string(k)
+			add := func(name string, m map[string]string, key string) {
+				if key == "" {
+					return
+				}
+				if prev, dup := m[key]; dup {
+					errs = append(errs, fmt.Errorf("%s %q held by users %x and %x", name, key, prev, owner))
+				}
+				m[key] = owner
+			}
+			add("email", wantEmail, strings.ToLower(u.Email))
+			add("username", wantName, u.Username)
+			for _, pk := range u.PublicKeys {
+				add("key", wantKey, pk.ID)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if seq := b.users.Sequence(); seq < maxID {
+			errs = append(errs, fmt.Errorf("users: sequence %d below the largest id %d", seq, maxID))
+		}
+		compare := func(name string, bk *bbolt.Bucket, want map[string]string) {
+			got := map[string]string{}
+			bk.ForEach(func(k, v []byte) error { got[string(k)] = string(v); return nil })
+			for k, wv := range want {
+				if gv, ok := got[k]; !ok {
 					errs = append(errs, fmt.Errorf("%s: missing entry %x", name, k))
+				} else if gv != wv {
+					errs = append(errs, fmt.Errorf("%s: entry %x points at %x, want %x", name, k, gv, wv))
 				}
 			}
 			for k := range got {
-				if !want[k] {
+				if _, ok := want[k]; !ok {
 					errs = append(errs, fmt.Errorf("%s: extra entry %x", name, k))
 				}
 			}
 		}
 		compare("by_user", b.byUser, wantUser)
 		compare("by_deadline", b.byDeadline, wantDeadline)
+		compare("tokens", b.tokens, wantTokens)
+		compare("user_email", b.userEmail, wantEmail)
+		compare("user_name", b.userName, wantName)
+		compare("user_key", b.userKey, wantKey)
 		gotCounts := map[caddyauth.Dialect]uint64{}
 		b.counts.ForEach(func(k, v []byte) error {
 			gotCounts[caddyauth.Dialect(k)] = binary.BigEndian.Uint64(v)
@@ -300,16 +349,16 @@ func TestOpenErrors(t *testing.T) {
 	// A file written by a future schema is refused, not misread.
 	st, path := openTemp(t)
 	if err := st.db.Update(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(keySchema, []byte("2"))
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte("3"))
 	}); err != nil {
 		t.Fatal(err)
 	}
 	st.Close()
 	if re, err := Open(path, Options{}); err == nil {
 		re.Close()
-		t.Error("Open of a schema-2 file succeeded")
+		t.Error("Open of a schema-3 file succeeded")
 	} else if !strings.Contains(err.Error(), "schema") {
-		t.Errorf("Open of a schema-2 file: %v; want a schema error", err)
+		t.Errorf("Open of a schema-3 file: %v; want a schema error", err)
 	}
 	// And the failed Open released the lock.
 	if re, err := Open(path, Options{Timeout: 200 * time.Millisecond}); err != nil && errors.Is(err, caddyauth.ErrUnavailable) {
@@ -322,6 +371,10 @@ func TestOpenErrors(t *testing.T) {
 func TestCorruptRecord(t *testing.T) {
 	const id = "corrupt-session-id"
 	valid := encodeSession(storetest.NewSession(id, 42, caddyauth.DialectAmatino, storetest.Epoch))
+	stored := storetest.NewSession(id, 42, caddyauth.DialectAmatino, storetest.Epoch)
+	// A token, so that SessionByToken reaches the record through the index.
+	digest := storetest.Digest(id)
+	stored.Tokens = []caddyauth.Token{{Digest: digest, Kind: caddyauth.TokenAccess, Expires: storetest.Epoch}}
 	tests := []struct {
 		name string
 		rec  []byte
@@ -343,7 +396,7 @@ func TestCorruptRecord(t *testing.T) {
 			st, _ := openTemp(t)
 			defer st.Close()
 			ctx := t.Context()
-			if err := st.CreateSession(ctx, storetest.NewSession(id, 42, caddyauth.DialectAmatino, storetest.Epoch)); err != nil {
+			if err := st.CreateSession(ctx, stored.Clone()); err != nil {
 				t.Fatal(err)
 			}
 			if err := st.db.Update(func(tx *bbolt.Tx) error {
@@ -357,6 +410,11 @@ func TestCorruptRecord(t *testing.T) {
 				"DeleteSession":      func() error { _, err := st.DeleteSession(ctx, id); return err },
 				"ListUserSessions":   func() error { _, err := st.ListUserSessions(ctx, 42); return err },
 				"DeleteUserSessions": func() error { _, err := st.DeleteUserSessions(ctx, 42); return err },
+				"SessionByToken":     func() error { _, err := st.SessionByToken(ctx, digest); return err },
+				"UpdateSession": func() error {
+					_, err := st.UpdateSession(ctx, id, func(*caddyauth.Session) error { return nil })
+					return err
+				},
 			}
 			for name, call := range calls {
 				err := call()
@@ -402,16 +460,24 @@ func TestDeadlinePrefixOrder(t *testing.T) {
 
 // FuzzDecodeSession checks that no record, however mangled, panics the
 // decoder, and that valid records round-trip. Under plain `go test` it runs
-// the seed corpus.
+// the seed corpus (including testdata/fuzz/FuzzDecodeSession: records with
+// and without a tokens section).
 func FuzzDecodeSession(f *testing.F) {
+	rotated := storetest.NewTokenSession("c", 2, storetest.Epoch)
+	rotated.Tokens[1].RotatedAt = storetest.Epoch.Add(time.Second)
+	rotated.Tokens[1].Successor = []byte{}
+	rotated.Tokens[0].Successor = []byte("sealed")
 	for _, s := range []*caddyauth.Session{
 		storetest.NewSession("a", 1, caddyauth.DialectAmatino, storetest.Epoch),
 		storetest.NewSession("b", -1, caddyauth.DialectVidentity, time.Time{}),
+		storetest.NewTokenSession("t", 3, storetest.Epoch),
+		rotated,
 	} {
 		f.Add(encodeSession(s))
 	}
 	f.Add([]byte{})
 	f.Add([]byte{recordVersion, 0xff})
+	f.Add(append(encodeSession(storetest.NewSession("d", 4, caddyauth.DialectSXT, storetest.Epoch)), tokensTag, 0xff, 0x01))
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		sess, err := decodeSession("id", rec)
 		if err != nil {

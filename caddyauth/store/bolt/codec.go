@@ -24,8 +24,25 @@ import (
 //	4 ×      varint Unix seconds, uvarint nanoseconds (0–999 999 999)
 //	         Created, LastSeen, IdleDeadline, AbsoluteDeadline
 //
-// The ID is not repeated: it is the record's key.
+// followed, only when the session has tokens, by a tokens section:
+//
+//	byte     tokensTag (0x54, "T")
+//	uvarint  number of tokens (at least 1)
+//	per token:
+//	  uvarint len, bytes  Digest
+//	  uvarint len, bytes  Kind
+//	  2 ×     time (as above): Expires, RotatedAt
+//	  byte    0 = Successor nil, 1 = present
+//	  uvarint len, bytes  Successor (only when present)
+//
+// The section is optional and trailing, rather than a new version, so that
+// records written before sessions had tokens decode unchanged (they end
+// after AbsoluteDeadline) and a session without tokens is written exactly
+// as before. The ID is not repeated: it is the record's key.
 const recordVersion = 1
+
+// tokensTag opens the optional tokens section of a session record.
+const tokensTag = 'T'
 
 // errCorrupt marks a record that cannot be decoded. It never names the key
 // or shows the bytes, which may be credential material.
@@ -38,17 +55,36 @@ func encodeSession(s *caddyauth.Session) []byte {
 	b = binary.AppendVarint(b, s.UserID)
 	b = appendBytes(b, []byte(s.Dialect))
 	b = appendBytes(b, []byte(s.Kind))
-	if s.Secret == nil {
-		b = append(b, 0)
-	} else {
-		b = append(b, 1)
-		b = appendBytes(b, s.Secret)
-	}
+	b = appendOptional(b, s.Secret)
 	for _, t := range []time.Time{s.Created, s.LastSeen, s.IdleDeadline, s.AbsoluteDeadline} {
-		b = binary.AppendVarint(b, t.Unix())
-		b = binary.AppendUvarint(b, uint64(t.Nanosecond()))
+		b = appendTime(b, t)
+	}
+	if len(s.Tokens) > 0 {
+		b = append(b, tokensTag)
+		b = binary.AppendUvarint(b, uint64(len(s.Tokens)))
+		for _, tk := range s.Tokens {
+			b = appendBytes(b, []byte(tk.Digest))
+			b = appendBytes(b, []byte(tk.Kind))
+			b = appendTime(b, tk.Expires)
+			b = appendTime(b, tk.RotatedAt)
+			b = appendOptional(b, tk.Successor)
+		}
 	}
 	return b
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	b = binary.AppendVarint(b, t.Unix())
+	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+}
+
+// appendOptional writes a presence flag, then v when present, so nil and
+// empty stay apart.
+func appendOptional(b, v []byte) []byte {
+	if v == nil {
+		return append(b, 0)
+	}
+	return appendBytes(append(b, 1), v)
 }
 
 func appendBytes(b, v []byte) []byte {
@@ -68,18 +104,18 @@ func decodeSession(id string, rec []byte) (*caddyauth.Session, error) {
 	s.UserID = d.varint()
 	s.Dialect = caddyauth.Dialect(d.bytes())
 	s.Kind = caddyauth.CredentialKind(d.bytes())
-	switch d.byte() {
-	case 0:
-	case 1:
-		// append to a non-nil empty slice so an empty Secret stays non-nil.
-		s.Secret = append([]byte{}, d.bytes()...)
-	default:
-		d.fail("bad secret flag")
-	}
+	s.Secret = d.optional("secret")
 	s.Created = d.time()
 	s.LastSeen = d.time()
 	s.IdleDeadline = d.time()
 	s.AbsoluteDeadline = d.time()
+	if d.err == nil && len(d.b) != 0 {
+		// The tokens section; absent from records of older versions.
+		if d.byte() != tokensTag {
+			d.fail("bad section tag")
+		}
+		s.Tokens = d.tokens()
+	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")
 	}
@@ -94,11 +130,17 @@ func decodeSession(id string, rec []byte) (*caddyauth.Session, error) {
 type decoder struct {
 	b   []byte
 	err error
+	// corrupt is the sentinel errors wrap; errCorrupt when nil.
+	corrupt error
 }
 
 func (d *decoder) fail(what string) {
 	if d.err == nil {
-		d.err = fmt.Errorf("%w: %s", errCorrupt, what)
+		sentinel := d.corrupt
+		if sentinel == nil {
+			sentinel = errCorrupt
+		}
+		d.err = fmt.Errorf("%w: %s", sentinel, what)
 	}
 	d.b = nil
 }
@@ -152,6 +194,57 @@ func (d *decoder) bytes() []byte {
 	v := append([]byte(nil), d.b[:n]...)
 	d.b = d.b[n:]
 	return v
+}
+
+// optional reads a field written by appendOptional. An empty present field
+// comes back non-nil.
+func (d *decoder) optional(what string) []byte {
+	switch d.byte() {
+	case 0:
+		return nil
+	case 1:
+		return append([]byte{}, d.bytes()...)
+	default:
+		d.fail("bad " + what + " flag")
+		return nil
+	}
+}
+
+// count reads a number of elements that each take at least minSize bytes,
+// and refuses one the rest of the record cannot hold, so a corrupt count
+// cannot make the decoder allocate gigabytes.
+func (d *decoder) count(minSize int) int {
+	n := d.uvarint()
+	if d.err != nil {
+		return 0
+	}
+	if n == 0 || n > uint64(len(d.b)/minSize) {
+		d.fail("bad element count")
+		return 0
+	}
+	return int(n)
+}
+
+// tokens reads the body of a tokens section.
+func (d *decoder) tokens() []caddyauth.Token {
+	// A token takes at least 1+1+2+2+1 bytes: two empty fields, two times
+	// and a flag.
+	n := d.count(7)
+	if d.err != nil {
+		return nil
+	}
+	ts := make([]caddyauth.Token, n)
+	for i := range ts {
+		ts[i].Digest = string(d.bytes())
+		ts[i].Kind = caddyauth.TokenKind(d.bytes())
+		ts[i].Expires = d.time()
+		ts[i].RotatedAt = d.time()
+		ts[i].Successor = d.optional("successor")
+	}
+	if d.err != nil {
+		return nil
+	}
+	return ts
 }
 
 func (d *decoder) time() time.Time {

@@ -31,6 +31,10 @@ type Store struct {
 	// scan every session.
 	byUser map[int64]map[string]struct{}
 	counts map[caddyauth.Dialect]int
+	// byToken maps token digests to session ids.
+	byToken map[string]string
+
+	users users
 }
 
 // New returns an empty store.
@@ -39,6 +43,8 @@ func New() *Store {
 		sessions: make(map[string]*caddyauth.Session),
 		byUser:   make(map[int64]map[string]struct{}),
 		counts:   make(map[caddyauth.Dialect]int),
+		byToken:  make(map[string]string),
+		users:    newUsers(),
 	}
 }
 
@@ -74,6 +80,12 @@ func (s *Store) CreateSession(ctx context.Context, sess *caddyauth.Session) erro
 	}
 	if _, ok := s.sessions[c.ID]; ok {
 		return fmt.Errorf("memory: create session: %w", caddyauth.ErrExists)
+	}
+	if err := s.tokensFree(c, "create session"); err != nil {
+		return err
+	}
+	for _, tk := range c.Tokens {
+		s.byToken[tk.Digest] = c.ID
 	}
 	s.sessions[c.ID] = c
 	ids := s.byUser[c.UserID]
@@ -213,7 +225,8 @@ func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
-	s.sessions, s.byUser, s.counts = nil, nil, nil
+	s.sessions, s.byUser, s.counts, s.byToken = nil, nil, nil, nil
+	s.users = users{}
 	return nil
 }
 
@@ -221,6 +234,11 @@ func (s *Store) Close() error {
 // mu held for writing.
 func (s *Store) remove(sess *caddyauth.Session) {
 	delete(s.sessions, sess.ID)
+	for _, tk := range sess.Tokens {
+		if s.byToken[tk.Digest] == sess.ID {
+			delete(s.byToken, tk.Digest)
+		}
+	}
 	if ids := s.byUser[sess.UserID]; ids != nil {
 		delete(ids, sess.ID)
 		if len(ids) == 0 {
@@ -235,9 +253,9 @@ func (s *Store) remove(sess *caddyauth.Session) {
 // clone deep-copies sess. Unlike Session.Clone it keeps an empty non-nil
 // Secret non-nil, so the store returns every field exactly as given.
 func clone(sess *caddyauth.Session) *caddyauth.Session {
-	c := *sess
+	c := sess.Clone()
 	c.Secret = bytes.Clone(sess.Secret)
-	return &c
+	return c
 }
 
 // normalize converts every time to UTC, which also drops the monotonic
@@ -248,5 +266,9 @@ func normalize(s *caddyauth.Session) *caddyauth.Session {
 	s.LastSeen = s.LastSeen.UTC()
 	s.IdleDeadline = s.IdleDeadline.UTC()
 	s.AbsoluteDeadline = s.AbsoluteDeadline.UTC()
+	for i := range s.Tokens {
+		s.Tokens[i].Expires = s.Tokens[i].Expires.UTC()
+		s.Tokens[i].RotatedAt = s.Tokens[i].RotatedAt.UTC()
+	}
 	return s
 }

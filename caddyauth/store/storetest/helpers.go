@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -50,14 +51,23 @@ func NewSession(id string, userID int64, d caddyauth.Dialect, now time.Time) *ca
 	return s
 }
 
+// Digest returns the lower-case hex SHA-256 of label: a token digest of the
+// shape the engine stores (64 characters), distinct for distinct labels.
+func Digest(label string) string {
+	sum := sha256.Sum256([]byte(label))
+	return hex.EncodeToString(sum[:])
+}
+
 // Diff returns "" when got equals want in every field, else a description of
 // the differences. Times are compared with Equal (the instant, not the
 // location or monotonic reading). A nil Secret must come back nil (no
 // credential is not an empty credential); an empty non-nil Secret may come
 // back nil or empty, since Session.Clone and encoding/json with the struct's
 // omitempty tag both fold it to nil and no caller depends on the difference.
-// It never prints Secret contents, only lengths, so a failing test cannot
-// leak key material into CI logs.
+// Tokens compare in order; nil and empty Tokens are the same, and a token's
+// Successor follows the Secret rule. It never prints Secret or Successor
+// contents, only lengths, so a failing test cannot leak key material into
+// CI logs.
 func Diff(want, got *caddyauth.Session) string {
 	switch {
 	case want == nil && got == nil:
@@ -100,7 +110,40 @@ func Diff(want, got *caddyauth.Session) string {
 				tm.want.Format(time.RFC3339Nano), tm.got.Format(time.RFC3339Nano)))
 		}
 	}
+	d = append(d, diffTokens(want.Tokens, got.Tokens)...)
 	return strings.Join(d, "; ")
+}
+
+// diffTokens describes how got differs from want, token by token.
+func diffTokens(want, got []caddyauth.Token) []string {
+	if len(want) != len(got) {
+		return []string{fmt.Sprintf("Tokens: want %d, got %d", len(want), len(got))}
+	}
+	var d []string
+	for i := range want {
+		w, g := want[i], got[i]
+		name := fmt.Sprintf("Tokens[%d]", i)
+		if w.Digest != g.Digest {
+			d = append(d, fmt.Sprintf("%s.Digest: want %q, got %q", name, w.Digest, g.Digest))
+		}
+		if w.Kind != g.Kind {
+			d = append(d, fmt.Sprintf("%s.Kind: want %q, got %q", name, w.Kind, g.Kind))
+		}
+		if !w.Expires.Equal(g.Expires) {
+			d = append(d, fmt.Sprintf("%s.Expires: want %s, got %s", name,
+				w.Expires.Format(time.RFC3339Nano), g.Expires.Format(time.RFC3339Nano)))
+		}
+		if !w.RotatedAt.Equal(g.RotatedAt) {
+			d = append(d, fmt.Sprintf("%s.RotatedAt: want %s, got %s", name,
+				w.RotatedAt.Format(time.RFC3339Nano), g.RotatedAt.Format(time.RFC3339Nano)))
+		}
+		if w.Successor == nil && g.Successor != nil {
+			d = append(d, fmt.Sprintf("%s.Successor: want nil, got %d bytes", name, len(g.Successor)))
+		} else if !bytes.Equal(w.Successor, g.Successor) {
+			d = append(d, fmt.Sprintf("%s.Successor: contents differ (want %d bytes, got %d bytes)", name, len(w.Successor), len(g.Successor)))
+		}
+	}
+	return d
 }
 
 // NonUTC returns the names of s's time fields whose location is not UTC.
@@ -119,6 +162,14 @@ func NonUTC(s *caddyauth.Session) []string {
 	} {
 		if f.t.Location() != time.UTC {
 			bad = append(bad, f.name)
+		}
+	}
+	for i, tk := range s.Tokens {
+		if tk.Expires.Location() != time.UTC {
+			bad = append(bad, fmt.Sprintf("Tokens[%d].Expires", i))
+		}
+		if tk.RotatedAt.Location() != time.UTC {
+			bad = append(bad, fmt.Sprintf("Tokens[%d].RotatedAt", i))
 		}
 	}
 	return bad

@@ -11,8 +11,9 @@
 //
 // The suite checks the contract written on the interface, not an
 // implementation: atomicity, copies, the errors the engine maps to answers
-// (ErrNotFound is a 401, ErrUnavailable a 503, REL-01), revoke-all (SEC-13)
-// and expiry.
+// (ErrNotFound is a 401, ErrUnavailable a 503, REL-01), revoke-all (SEC-13),
+// expiry, the token index and atomic refresh rotation (SEC-19), and users
+// with their unique indexes.
 package storetest
 
 import (
@@ -63,6 +64,20 @@ func Run(t *testing.T, newStore func(t *testing.T) caddyauth.Store) {
 		{"Ping", testPing},
 		{"Closed", testClosed},
 		{"Concurrent", testConcurrent},
+		{"TokensRoundTrip", testTokensRoundTrip},
+		{"TokensReturnCopies", testTokensReturnCopies},
+		{"CreateTokenCollision", testCreateTokenCollision},
+		{"UpdateSession", testUpdateSession},
+		{"RotationRace", testRotationRace},
+		{"TokenIndexDropped", testTokenIndexDropped},
+		{"CreateUserIDs", testCreateUserIDs},
+		{"UserRoundTrip", testUserRoundTrip},
+		{"UserReturnsCopies", testUserReturnsCopies},
+		{"UserDuplicates", testUserDuplicates},
+		{"UserLookups", testUserLookups},
+		{"UpdateUser", testUpdateUser},
+		{"ListUsers", testListUsers},
+		{"CreateUserConcurrent", testCreateUserConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -707,8 +722,9 @@ func testPing(t *testing.T, st caddyauth.Store) {
 }
 
 func testClosed(t *testing.T, st caddyauth.Store) {
-	s := NewSession("before-close", 42, caddyauth.DialectAmatino, Epoch)
+	s := NewTokenSession("before-close", 42, Epoch)
 	mustCreate(t, st, s)
+	u := mustCreateUser(t, st, NewUser(0, "before-close", Epoch))
 	if err := st.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -730,6 +746,22 @@ func testClosed(t *testing.T, st caddyauth.Store) {
 		{"PurgeExpired", func() error { _, err := st.PurgeExpired(ctx, Epoch.Add(48*time.Hour)); return err }},
 		{"CountSessions", func() error { _, err := st.CountSessions(ctx); return err }},
 		{"Ping", func() error { return st.Ping(ctx) }},
+		{"SessionByToken", func() error { _, err := st.SessionByToken(ctx, s.Tokens[0].Digest); return err }},
+		{"SessionByToken unknown", func() error { _, err := st.SessionByToken(ctx, Digest("nope")); return err }},
+		{"UpdateSession", func() error {
+			_, err := st.UpdateSession(ctx, s.ID, func(*caddyauth.Session) error { return nil })
+			return err
+		}},
+		{"CreateUser", func() error { _, err := st.CreateUser(ctx, NewUser(0, "after-close", Epoch)); return err }},
+		{"UserByID", func() error { _, err := st.UserByID(ctx, u.ID); return err }},
+		{"UserByEmail", func() error { _, err := st.UserByEmail(ctx, u.Email); return err }},
+		{"UserByUsername", func() error { _, err := st.UserByUsername(ctx, u.Username); return err }},
+		{"UserByKeyID", func() error { _, err := st.UserByKeyID(ctx, u.PublicKeys[0].ID); return err }},
+		{"UpdateUser", func() error {
+			_, err := st.UpdateUser(ctx, u.ID, func(*caddyauth.User) error { return nil })
+			return err
+		}},
+		{"ListUsers", func() error { _, err := st.ListUsers(ctx, 0, 10); return err }},
 	}
 	for _, c := range calls {
 		// ErrNotFound after Close would make the engine answer 401 and
