@@ -47,7 +47,12 @@ FUZZ_TARGETS = \
 	./caddyauth/sign:FuzzParseTimestamp \
 	./caddyauth/sign:FuzzPythonCompactJSON \
 	./caddyauth/store/bolt:FuzzDecodeSession \
-	./caddyauth/store/bolt:FuzzDecodeUser
+	./caddyauth/store/bolt:FuzzDecodeUser \
+	./caddyauth/sign/rfc9421:FuzzSignatureInput \
+	./caddyauth/sign/rfc9421:FuzzSignature \
+	./caddyauth/sign/rfc9421:FuzzContentDigest \
+	./caddyauth/sign/rfc9421:FuzzVerify \
+	./caddyauth/sign/rfc9421:FuzzSignVerify
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
