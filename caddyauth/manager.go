@@ -24,6 +24,11 @@ var (
 	ErrSessionExpired = errors.New("session expired")
 	// ErrPasswordTooLong: over MaxPasswordBytes, refused before hashing.
 	ErrPasswordTooLong = errors.New("password too long")
+	// ErrAccountLocked is ErrBadCredentials for an account locked after
+	// too many failures (SEC-06): errors.Is(err, ErrBadCredentials) holds,
+	// so dialects give it the very same answer (SEC-03); only metrics and
+	// the audit log say "locked".
+	ErrAccountLocked = fmt.Errorf("%w (account locked)", ErrBadCredentials)
 )
 
 // MaxPasswordBytes bounds a password before it reaches the KDF (SEC-02): far
@@ -42,8 +47,15 @@ type Config struct {
 	Sealer *Sealer
 	// Cache sits in front of Store; nil means a default-sized cache.
 	Cache *KeyCache
-	// Replay remembers signatures or nonces; nil means an in-memory guard.
+	// Replay remembers signatures or nonces; nil means Ephemeral's
+	// SeenOnce.
 	Replay ReplayGuard
+	// Ephemeral holds challenges, replay marks and failure counters; nil
+	// means LocalEphemeral (one node). A shared store passes itself.
+	Ephemeral Ephemeral
+	// Abuse holds lockouts and throttles; nil means the defaults of
+	// AbuseConfig over Ephemeral.
+	Abuse *Abuse
 	// Clock defaults to SystemClock.
 	Clock Clock
 	// Observer defaults to NopObserver.
@@ -59,8 +71,13 @@ type Manager struct {
 	sealer *Sealer
 	cache  *KeyCache
 	replay ReplayGuard
+	eph    Ephemeral
+	abuse  *Abuse
 	clock  Clock
 	obs    Observer
+	// inv, when the store is shared between nodes, tells the others to
+	// drop ended sessions from their caches.
+	inv Invalidator
 }
 
 // NewManager checks cfg and returns a Manager.
@@ -69,15 +86,29 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("session manager: store, users, hasher and sealer are required")
 	}
 	m := &Manager{store: cfg.Store, users: cfg.Users, hasher: cfg.Hasher, sealer: cfg.Sealer,
-		cache: cfg.Cache, replay: cfg.Replay, clock: cfg.Clock, obs: cfg.Observer}
+		cache: cfg.Cache, replay: cfg.Replay, eph: cfg.Ephemeral, clock: cfg.Clock, obs: cfg.Observer}
 	if m.clock == nil {
 		m.clock = SystemClock{}
+	}
+	if m.eph == nil {
+		m.eph = NewLocalEphemeral(DefaultEphemeralSize, m.clock)
+	}
+	m.abuse = cfg.Abuse
+	if m.abuse == nil {
+		m.abuse = NewAbuse(AbuseConfig{}, m.eph, m.clock)
+	}
+	if inv, ok := cfg.Store.(Invalidator); ok {
+		m.inv = inv
 	}
 	if m.cache == nil {
 		m.cache = NewKeyCache(DefaultCacheSize, DefaultCacheTTL)
 	}
 	if m.replay == nil {
-		m.replay = NewMemoryReplayGuard(DefaultReplayCacheSize, m.clock)
+		if cfg.Ephemeral != nil {
+			m.replay = cfg.Ephemeral
+		} else {
+			m.replay = NewMemoryReplayGuard(DefaultReplayCacheSize, m.clock)
+		}
 	}
 	if m.obs == nil {
 		m.obs = NopObserver{}
@@ -96,6 +127,57 @@ func (m *Manager) Cache() *KeyCache { return m.cache }
 
 // Replay returns the replay guard.
 func (m *Manager) Replay() ReplayGuard { return m.replay }
+
+// Ephemeral returns the challenge, replay and counter state.
+func (m *Manager) Ephemeral() Ephemeral { return m.eph }
+
+// Abuse returns the lockouts and throttles.
+func (m *Manager) Abuse() *Abuse { return m.abuse }
+
+// Clock returns the manager's clock.
+func (m *Manager) Clock() Clock { return m.clock }
+
+// Sealer returns the sealer (AES-GCM at rest, keyed log hashes).
+func (m *Manager) Sealer() *Sealer { return m.sealer }
+
+// TokenCacheKey is the key cache key of a bearer token's session: the token
+// digest with a prefix, so it can never collide with a session id.
+func TokenCacheKey(digest string) string { return "token:" + digest }
+
+// cacheKeys lists every key cache entry that can hold s: its id and one per
+// token.
+func cacheKeys(s *Session) []string {
+	keys := make([]string, 0, 1+len(s.Tokens))
+	keys = append(keys, s.ID)
+	for _, t := range s.Tokens {
+		keys = append(keys, TokenCacheKey(t.Digest))
+	}
+	return keys
+}
+
+// Forget drops every cache entry of the sessions, on this node and, when the
+// store is shared, on every other node (through the store's invalidation
+// channel). A failed publish is counted; the cache TTL still bounds how long
+// another node can serve the ended session (REL-03).
+func (m *Manager) Forget(ctx context.Context, sessions ...*Session) {
+	var keys []string
+	for _, s := range sessions {
+		if s != nil {
+			keys = append(keys, cacheKeys(s)...)
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	for _, k := range keys {
+		m.cache.Remove(k)
+	}
+	if m.inv != nil {
+		if err := m.inv.PublishInvalidation(ctx, keys); err != nil {
+			m.obs.StoreError("publish_invalidation")
+		}
+	}
+}
 
 // Observer returns the observer.
 func (m *Manager) Observer() Observer { return m.obs }
@@ -129,11 +211,20 @@ type PasswordLogin struct {
 // CheckPassword returns the user if the login is right. Every attempt that
 // reaches it costs exactly one KDF evaluation, whether the user exists or not
 // (SEC-04), and every kind of wrong answer is the same ErrBadCredentials
-// (SEC-03). Other errors: ErrBusy, ErrPasswordTooLong, ErrUnavailable.
+// (SEC-03), locked accounts included (ErrAccountLocked is an
+// ErrBadCredentials). Other errors: ErrThrottled (a *ThrottleError, before
+// any work), ErrBusy, ErrPasswordTooLong, ErrUnavailable.
 func (m *Manager) CheckPassword(ctx context.Context, l PasswordLogin) (*User, error) {
 	if len(l.Password) > MaxPasswordBytes {
 		return nil, ErrPasswordTooLong
 	}
+	// SEC-07: the throttles run before any lookup or hash, so a flood
+	// costs neither.
+	if err := m.abuse.AllowLogin(ClientIP(ctx)); err != nil {
+		return nil, err
+	}
+	account := AccountKey(l)
+	locked := m.abuse.Locked(ctx, account)
 	var (
 		u   *User
 		err error
@@ -165,12 +256,25 @@ func (m *Manager) CheckPassword(ctx context.Context, l PasswordLogin) (*User, er
 	}
 	// Decide only after the KDF ran, so timing does not tell which check
 	// failed.
-	if u == nil || !ok || u.Disabled {
+	if locked {
+		// Right or wrong, a locked account is refused; the attempt does
+		// not extend the lock.
+		return nil, ErrAccountLocked
+	}
+	if u == nil || !ok || u.Disabled || (l.CheckAccount && !constantTimeEqual(l.AccountNumber, u.AccountNumber)) {
+		if m.abuse.Failed(ctx, account) {
+			e := Event{Type: "lockout", Reason: ResultLocked, ClientIP: ClientIP(ctx)}
+			if u != nil {
+				e.UserID = u.ID
+			}
+			m.Audit(e)
+		}
 		return nil, ErrBadCredentials
 	}
-	if l.CheckAccount && !constantTimeEqual(l.AccountNumber, u.AccountNumber) {
-		return nil, ErrBadCredentials
-	}
+	m.abuse.Succeeded(ctx, account)
+	// SEC-01: a store user's hash made with weaker parameters than the
+	// current ones is replaced now, while the password is at hand.
+	m.rehash(ctx, u, l.Password)
 	return u, nil
 }
 
@@ -262,6 +366,9 @@ func (m *Manager) EndSession(ctx context.Context, id, reason string) (*Session, 
 	// Drop the cache entry whatever the store said: a stale entry must
 	// never outlive a logout on this node.
 	m.cache.Remove(id)
+	if s != nil {
+		m.Forget(ctx, s)
+	}
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return nil, ErrUnknownSession

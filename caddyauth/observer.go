@@ -9,7 +9,7 @@ type Event struct {
 	// Time is when it happened (UTC).
 	Time time.Time
 	// Type: login, login_failed, logout, ping, refused, replay, session_expired,
-	// session_purged.
+	// session_purged, and the Event* constants below.
 	Type string
 	// Dialect that the event concerns.
 	Dialect Dialect
@@ -21,7 +21,24 @@ type Event struct {
 	SessionHash string
 	// ClientIP is the client address as the server derived it.
 	ClientIP string
+	// KeyID is the id of the public key concerned (PublicKeyID), "" if
+	// none; an id, never the key.
+	KeyID string
+	// Count is how many things the event concerns (sessions revoked), 0
+	// if not applicable.
+	Count int
 }
+
+// Audit event types of token sessions.
+const (
+	// EventRefresh: a refresh token was exchanged for a new pair.
+	EventRefresh = "refresh"
+	// EventRefreshReuse: an exchanged refresh token was presented again
+	// and its whole session ended (SEC-18).
+	EventRefreshReuse = "refresh_reuse"
+	// EventKeyRegistered: a public key was registered to a user (SEC-31).
+	EventKeyRegistered = "key_registered"
+)
 
 // Observer receives what the engine wants counted or logged. The Caddy plugin
 // turns it into Prometheus metrics and zap audit logs; the engine itself

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Error codes of refusals. They appear in JSON bodies and logs, so they are
@@ -22,6 +23,7 @@ const (
 	CodeUnsupportedMedia     = "unsupported_media_type"
 	CodeStoreUnavailable     = "store_unavailable"
 	CodeBusy                 = "busy"
+	CodeThrottled            = "throttled"
 	CodeMethodNotAllowed     = "method_not_allowed"
 )
 
@@ -52,6 +54,18 @@ type Refusal struct {
 	RetryAfter int
 	// Challenges are WWW-Authenticate values, for 401s.
 	Challenges []string
+	// Missing, when not empty, is sent as the body's "missing" list: what
+	// a signature must also cover (insufficient_coverage).
+	Missing []string
+	// ServerTime, when not zero, is sent as the body's "server_time" (Unix
+	// seconds) with "skew" (Skew in whole seconds, positive when the
+	// client's clock is ahead), so a client can correct its clock.
+	ServerTime time.Time
+	// Skew is sent with ServerTime; see there.
+	Skew time.Duration
+	// Header holds further response header fields, such as
+	// Accept-Signature.
+	Header http.Header
 }
 
 // Error makes a Refusal an error value for logs; it holds no secrets.
@@ -60,18 +74,34 @@ func (r *Refusal) Error() string { return r.Code + ": " + r.Message }
 type errorBody struct {
 	Error   string `json:"error"`
 	Message string `json:"message"`
+	// The optional members are omitted when unset, so answers without them
+	// keep their exact two-member form.
+	Missing    []string `json:"missing,omitempty"`
+	ServerTime *int64   `json:"server_time,omitempty"`
+	Skew       *int64   `json:"skew,omitempty"`
 }
 
-// Write sends the refusal as `{"error": code, "message": text}`.
+// Write sends the refusal as `{"error": code, "message": text}`, plus
+// "missing", "server_time" and "skew" when set.
 func (r *Refusal) Write(w http.ResponseWriter) {
 	h := w.Header()
 	for _, c := range r.Challenges {
 		h.Add("WWW-Authenticate", c)
 	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			h.Add(k, v)
+		}
+	}
 	if r.RetryAfter > 0 {
 		h.Set("Retry-After", strconv.Itoa(r.RetryAfter))
 	}
-	WriteJSON(w, r.Status, errorBody{Error: r.Code, Message: r.Message})
+	body := errorBody{Error: r.Code, Message: r.Message, Missing: r.Missing}
+	if !r.ServerTime.IsZero() {
+		now, skew := r.ServerTime.Unix(), int64(r.Skew/time.Second)
+		body.ServerTime, body.Skew = &now, &skew
+	}
+	WriteJSON(w, r.Status, body)
 }
 
 // WriteJSON writes v as a JSON answer with the given status. Answers are

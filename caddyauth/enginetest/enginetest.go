@@ -209,6 +209,10 @@ type Store struct {
 	*memory.Store
 	Creates, Touches, Deletes                       atomic.Int64
 	FailGets, FailCreates, FailTouches, FailDeletes atomic.Bool
+	// Updates counts UpdateSession calls; FailTokenGets and FailUpdates
+	// fail SessionByToken and UpdateSession (token sessions).
+	Updates                    atomic.Int64
+	FailTokenGets, FailUpdates atomic.Bool
 }
 
 // NewStore returns a Store over a fresh memory store.
@@ -253,8 +257,32 @@ func (s *Store) DeleteSession(ctx context.Context, id string) (*caddyauth.Sessio
 	return s.Store.DeleteSession(ctx, id)
 }
 
+// SessionByToken fails or delegates.
+func (s *Store) SessionByToken(ctx context.Context, digest string) (*caddyauth.Session, error) {
+	if s.FailTokenGets.Load() {
+		return nil, unavailable("session by token")
+	}
+	return s.Store.SessionByToken(ctx, digest)
+}
+
+// UpdateSession counts, then fails or delegates.
+func (s *Store) UpdateSession(ctx context.Context, id string, fn func(*caddyauth.Session) error) (*caddyauth.Session, error) {
+	s.Updates.Add(1)
+	if s.FailUpdates.Load() {
+		return nil, unavailable("update")
+	}
+	return s.Store.UpdateSession(ctx, id, fn)
+}
+
 // Interface guards
 var (
 	_ caddyauth.Observer = (*Observer)(nil)
 	_ caddyauth.Store    = (*Store)(nil)
 )
+
+// NoAbuse returns abuse controls that are all off, for tests that log in
+// more often than the default throttles allow and are not about them.
+func NoAbuse() *caddyauth.Abuse {
+	return caddyauth.NewAbuse(caddyauth.AbuseConfig{MaxFailures: -1, IPRate: -1, GlobalRate: -1,
+		MaxSignatureFailures: -1}, nil, nil)
+}

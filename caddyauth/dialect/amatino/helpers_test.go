@@ -50,7 +50,10 @@ func newEnv(t testing.TB, opts amatino.Options) *env {
 	return newEnvWithHasher(t, opts, enginetest.CheapHasherConfig())
 }
 
-func newEnvWithHasher(t testing.TB, opts amatino.Options, hc password.Config) *env {
+// newEnvWithHasher builds the env with hasher config hc. The abuse controls
+// are off unless abuse is given: most tests log in far more often than the
+// default throttles allow, on a clock that never refills them.
+func newEnvWithHasher(t testing.TB, opts amatino.Options, hc password.Config, abuse ...*caddyauth.Abuse) *env {
 	t.Helper()
 	hasher, err := password.NewHasher(hc)
 	if err != nil {
@@ -68,7 +71,7 @@ func newEnvWithHasher(t testing.TB, opts amatino.Options, hc password.Config) *e
 	e := &env{store: enginetest.NewStore(), clock: caddyauth.NewFakeClock(time.Unix(wireTS, 0)),
 		hasher: hasher, obs: enginetest.NewObserver()}
 	e.m, err = caddyauth.NewManager(caddyauth.Config{Store: e.store, Users: users, Hasher: hasher, Sealer: sealer,
-		Clock: e.clock, Observer: e.obs})
+		Clock: e.clock, Observer: e.obs, Abuse: pickAbuse(abuse)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,4 +221,11 @@ func decodeErr(t testing.TB, w *httptest.ResponseRecorder) errBody {
 		t.Fatalf("error body %q: %v", w.Body.Bytes(), err)
 	}
 	return b
+}
+
+func pickAbuse(abuse []*caddyauth.Abuse) *caddyauth.Abuse {
+	if len(abuse) > 0 {
+		return abuse[0]
+	}
+	return enginetest.NoAbuse()
 }

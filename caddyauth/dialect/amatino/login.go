@@ -53,8 +53,15 @@ func (d *Dialect) Login(w http.ResponseWriter, r *http.Request) {
 	u, err := d.m.CheckPassword(ctx, login)
 	switch {
 	case err == nil:
+	case errors.Is(err, caddyauth.ErrAccountLocked):
+		fail(badCredentials(), caddyauth.ResultLocked) // same answer (SEC-03)
+		return
 	case errors.Is(err, caddyauth.ErrBadCredentials):
 		fail(badCredentials(), "bad_credentials")
+		return
+	case errors.Is(err, caddyauth.ErrThrottled):
+		fail(&caddyauth.Refusal{Status: http.StatusTooManyRequests, Code: caddyauth.CodeThrottled,
+			Message: "too many login attempts, retry later", RetryAfter: caddyauth.RetryAfter(err)}, "throttled")
 		return
 	case errors.Is(err, caddyauth.ErrPasswordTooLong):
 		fail(invalid("secret is too long"), "malformed")

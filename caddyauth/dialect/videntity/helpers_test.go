@@ -50,7 +50,10 @@ func newEnv(t testing.TB, opts videntity.Options) *env {
 	return newEnvWithHasher(t, opts, enginetest.CheapHasherConfig())
 }
 
-func newEnvWithHasher(t testing.TB, opts videntity.Options, hc password.Config) *env {
+// newEnvWithHasher builds the env with hasher config hc. The abuse controls
+// are off unless abuse is given: most tests log in far more often than the
+// default throttles allow, on a clock that never refills them.
+func newEnvWithHasher(t testing.TB, opts videntity.Options, hc password.Config, abuse ...*caddyauth.Abuse) *env {
 	t.Helper()
 	hasher, err := password.NewHasher(hc)
 	if err != nil {
@@ -69,7 +72,7 @@ func newEnvWithHasher(t testing.TB, opts videntity.Options, hc password.Config) 
 	sealer := enginetest.NewSealer(t)
 	e := &env{store: enginetest.NewStore(), clock: caddyauth.NewFakeClock(t0), hasher: hasher, obs: enginetest.NewObserver()}
 	e.m, err = caddyauth.NewManager(caddyauth.Config{Store: e.store, Users: users, Hasher: hasher, Sealer: sealer,
-		Clock: e.clock, Observer: e.obs})
+		Clock: e.clock, Observer: e.obs, Abuse: pickAbuse(abuse)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,4 +240,11 @@ func wantVerified(t testing.TB, v *videntity.Verified, ref *caddyauth.Refusal) {
 	if v == nil || v.Session == nil {
 		t.Fatal("no Verified")
 	}
+}
+
+func pickAbuse(abuse []*caddyauth.Abuse) *caddyauth.Abuse {
+	if len(abuse) > 0 {
+		return abuse[0]
+	}
+	return enginetest.NoAbuse()
 }

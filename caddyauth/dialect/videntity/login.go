@@ -48,8 +48,16 @@ func (d *Dialect) Login(w http.ResponseWriter, r *http.Request) {
 		AccountNumber: f[fieldAccountNumber], CheckAccount: true, Password: f[fieldPassword]})
 	switch {
 	case err == nil:
+	case errors.Is(err, caddyauth.ErrAccountLocked):
+		e := errAuthentication() // same answer (SEC-03)
+		e.result = caddyauth.ResultLocked
+		fail(e)
+		return
 	case errors.Is(err, caddyauth.ErrBadCredentials):
 		fail(errAuthentication())
+		return
+	case errors.Is(err, caddyauth.ErrThrottled):
+		fail(errThrottled(caddyauth.RetryAfter(err)))
 		return
 	case errors.Is(err, caddyauth.ErrPasswordTooLong):
 		fail(errInvalid("Field password is too long"))

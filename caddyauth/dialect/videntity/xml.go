@@ -81,6 +81,12 @@ func errBusy() *apiError {
 		detail: "Too many logins in progress, retry shortly", retryAfter: 1, code: caddyauth.CodeBusy, result: "throttled"}
 }
 
+// errThrottled: too many logins from this client or this node (SEC-07).
+func errThrottled(retryAfter int) *apiError {
+	return &apiError{status: http.StatusTooManyRequests, number: errNumServer, name: "SERVER_ERROR",
+		detail: "Too many login attempts, retry later", retryAfter: retryAfter, code: caddyauth.CodeThrottled, result: "throttled"}
+}
+
 // errInvalid: detail is always a fixed text of the package.
 func errInvalid(detail string) *apiError {
 	return &apiError{status: http.StatusBadRequest, number: errNumMissingField, name: "MISSING_MANDATORY_FIELD",
