@@ -52,7 +52,9 @@ FUZZ_TARGETS = \
 	./caddyauth/sign/rfc9421:FuzzSignature \
 	./caddyauth/sign/rfc9421:FuzzContentDigest \
 	./caddyauth/sign/rfc9421:FuzzVerify \
-	./caddyauth/sign/rfc9421:FuzzSignVerify
+	./caddyauth/sign/rfc9421:FuzzSignVerify \
+	./caddyauth/dialect/sxt:FuzzLoginBodies \
+	./caddyauth/dialect/sxt:FuzzAuthorization
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -73,14 +73,17 @@ type AbuseConfig struct {
 	GlobalBurst int
 
 	// MaxSignatureFailures bad signatures on one session within
-	// SignatureWindow lock that session's bad signatures out for
-	// SignatureWindow: they are refused before the window search, so a
-	// flood on a known session id stops costing HMAC work. A correctly
-	// signed request is still checked, so the owner is not locked out by
-	// an attacker. Default 20 in 1m.
+	// SignatureWindow put that session under a signature lock for the rest
+	// of the window: its signatures are checked only at the current second
+	// (±1) and never against the body, so a flood of forgeries on a known
+	// session id stops costing window searches, while the owner's fresh
+	// signatures still pass. Default 20 in 1m.
 	MaxSignatureFailures int
 	SignatureWindow      time.Duration
 }
+
+// Defaults returns c with every zero field set to its default.
+func (c AbuseConfig) Defaults() AbuseConfig { return c.withDefaults() }
 
 func (c AbuseConfig) withDefaults() AbuseConfig {
 	if c.MaxFailures == 0 {

@@ -27,7 +27,8 @@ const (
 	// KindHMACKey: Session.Secret holds an HMAC key the verifier needs, so it
 	// is stored encrypted (sealed) rather than hashed.
 	KindHMACKey CredentialKind = "hmac_key"
-	// KindBearer: the session ID is the SHA-256 digest of a bearer token.
+	// KindBearer: the session holds bearer tokens (sxt access and refresh
+	// tokens) in Tokens, by SHA-256 digest only; its ID is random.
 	KindBearer CredentialKind = "bearer"
 	// KindSessionKey: the session ID is the SHA-256 digest of a session key.
 	KindSessionKey CredentialKind = "session_key"

@@ -76,3 +76,37 @@ func TestLoginThrottleSEC07(t *testing.T) {
 		t.Errorf("throttled login not counted: %s", e.obs.Counts())
 	}
 }
+
+// Per-session signature lockout: after MaxSignatureFailures bad signatures
+// a session's signatures are checked only at the current second, so an old
+// (still in-window) signature is refused as "locked", while a fresh one
+// from the owner passes.
+func TestSignatureLockout(t *testing.T) {
+	clk := caddyauth.NewFakeClock(time.Unix(wireTS, 0))
+	abuse := caddyauth.NewAbuse(caddyauth.AbuseConfig{MaxSignatureFailures: 3, SignatureWindow: time.Minute}, nil, clk)
+	e := newEnvWithHasher(t, amatino.Options{}, enginetest.CheapHasherConfig(), abuse)
+	e.wireSession(t)
+	old := sigAt(wireKey, wireTS-20, "/x", nil)
+	var (
+		v   *amatino.Verified
+		ref *caddyauth.Refusal
+	)
+	v, ref = e.verify(signed(http.MethodGet, "/x", wireSessionID, old, nil))
+	wantOK(t, v, ref)
+	for range 3 {
+		_, ref = e.verify(signed(http.MethodGet, "/x", wireSessionID, sigAt("not the key", wireTS, "/x", nil), nil))
+		wantRefusal(t, ref, http.StatusUnauthorized, caddyauth.CodeBadSignature)
+	}
+	old2 := sigAt(wireKey, wireTS-19, "/x", nil) // in the window, but not at the current second
+	_, ref = e.verify(signed(http.MethodGet, "/x", wireSessionID, old2, nil))
+	wantRefusal(t, ref, http.StatusUnauthorized, caddyauth.CodeBadSignature)
+	if ref.Result != caddyauth.ResultLocked {
+		t.Errorf("result %q, want locked", ref.Result)
+	}
+	v, ref = e.verify(signed(http.MethodGet, "/y", wireSessionID, sigAt(wireKey, wireTS, "/y", nil), nil))
+	wantOK(t, v, ref)
+	clk.Advance(time.Minute)
+	e.clock.Set(clk.Now())
+	v, ref = e.verify(signed(http.MethodGet, "/z", wireSessionID, sigAt(wireKey, clk.Now().Unix(), "/z", nil), nil))
+	wantOK(t, v, ref)
+}
