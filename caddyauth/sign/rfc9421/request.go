@@ -199,9 +199,7 @@ func normalizeAuthority(a, scheme string) (string, error) {
 		a = strings.TrimSuffix(a, ":443")
 	}
 	// An empty port ("host:") means the default one.
-	if strings.HasSuffix(a, ":") {
-		a = a[:len(a)-1]
-	}
+	a = strings.TrimSuffix(a, ":")
 	if a == "" {
 		return "", malformed("request has no authority")
 	}

@@ -179,7 +179,9 @@ func (s *Store) UserByEmail(ctx context.Context, email string) (*caddyauth.User,
 		return nil, fmt.Errorf("redis store: %s: %w", op, caddyauth.ErrNotFound)
 	}
 	return s.userByIndex(ctx, op, s.emailKey(email), func(u *caddyauth.User) bool {
-		return strings.ToLower(u.Email) == strings.ToLower(email)
+		// The index key is the ToLower form; compare the same way
+		// (EqualFold also folds characters ToLower keeps apart).
+		return strings.ToLower(u.Email) == strings.ToLower(email) //lint:ignore SA6005 must match the index key's folding
 	})
 }
 
