@@ -595,6 +595,7 @@ func (m *Manager) updateStoredUser(ctx context.Context, id int64, fn func(*User)
 		return nil, fmt.Errorf("user %d: %w", id, ErrStaticUser)
 	}
 	u, err := m.store.UpdateUser(ctx, id, fn)
+	m.forgetUser(id)
 	var (
 		fe *FieldError
 		ce *ConflictError

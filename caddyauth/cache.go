@@ -53,6 +53,9 @@ func NewKeyCache(size int, ttl time.Duration) *KeyCache {
 	return c
 }
 
+// TTL is the longest an entry is trusted.
+func (c *KeyCache) TTL() time.Duration { return c.ttl }
+
 // Resize changes the capacity (a reload may change the configured size).
 func (c *KeyCache) Resize(size int) {
 	if c.lru != nil && size > 0 {

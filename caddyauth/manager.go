@@ -78,6 +78,8 @@ type Manager struct {
 	// inv, when the store is shared between nodes, tells the others to
 	// drop ended sessions from their caches.
 	inv Invalidator
+	// idc caches users for identity headers.
+	idc *identityCache
 }
 
 // NewManager checks cfg and returns a Manager.
@@ -103,6 +105,7 @@ func NewManager(cfg Config) (*Manager, error) {
 	if m.cache == nil {
 		m.cache = NewKeyCache(DefaultCacheSize, DefaultCacheTTL)
 	}
+	m.idc = newIdentityCache(m.cache.TTL())
 	if m.replay == nil {
 		if cfg.Ephemeral != nil {
 			m.replay = cfg.Ephemeral
