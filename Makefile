@@ -54,7 +54,8 @@ FUZZ_TARGETS = \
 	./caddyauth/sign/rfc9421:FuzzVerify \
 	./caddyauth/sign/rfc9421:FuzzSignVerify \
 	./caddyauth/dialect/sxt:FuzzLoginBodies \
-	./caddyauth/dialect/sxt:FuzzAuthorization
+	./caddyauth/dialect/sxt:FuzzAuthorization \
+	./caddyauth/dialect/native:FuzzVerify
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

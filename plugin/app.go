@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"reflect"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyevents"
 	"go.uber.org/zap"
 
 	"github.com/sessiongate/sessiongate/caddyauth"
@@ -62,6 +65,12 @@ type App struct {
 	// signatures. Default: 100000.
 	ReplayCacheSize int `json:"replay_cache_size,omitempty"`
 
+	// LoginLimits sets account lockout, login throttles and the
+	// per-session signature lock. Default: all on with their defaults
+	// (10 failures in 15m lock an account for 15m; 1 login/s per client
+	// IP with a burst of 30; 100/s per node).
+	LoginLimits *LoginLimits `json:"login_limits,omitempty"`
+
 	// PurgeInterval is how often expired sessions are purged from the
 	// store. Default: 1m.
 	PurgeInterval caddy.Duration `json:"purge_interval,omitempty"`
@@ -71,18 +80,73 @@ type App struct {
 	poolKey string
 	obs     *observer
 	logger  *zap.Logger
+	// ctx and events emit account changes as Caddy events (events.go).
+	ctx    caddy.Context
+	events *atomic.Pointer[caddyevents.App]
 }
 
 // StoreConfig selects the session store.
 type StoreConfig struct {
-	// Backend is `bolt` (embedded, durable; the default) or `memory`
-	// (nothing survives a restart; for tests and throwaway setups).
+	// Backend is `bolt` (embedded, durable; the default), `memory`
+	// (nothing survives a restart; for tests and throwaway setups) or
+	// `redis` (shared by several gateway nodes; needs `master_key`).
 	Backend string `json:"backend,omitempty"`
 	// Path is the bolt file. Default: `<caddy data dir>/sessiongate/sessions.db`.
 	Path string `json:"path,omitempty"`
 	// OpenTimeout bounds the wait for the bolt file lock held by another
 	// process. Default: 1s.
 	OpenTimeout caddy.Duration `json:"open_timeout,omitempty"`
+	// Redis configures the `redis` backend. Only with backend `redis`;
+	// omitted, every Redis setting has its default.
+	Redis *RedisConfig `json:"redis,omitempty"`
+}
+
+// RedisConfig is how the gateway reaches Redis. Every node sharing the store
+// must use the same Redis, `key_prefix`, `channel` and `master_key`.
+type RedisConfig struct {
+	// Addresses are host:port pairs: one for a single server; the
+	// sentinels with MasterName; two or more for a cluster (seed nodes).
+	// Default: `127.0.0.1:6379`.
+	Addresses []string `json:"addresses,omitempty"`
+	// MasterName is the sentinel master name; setting it selects sentinel
+	// mode.
+	MasterName string `json:"master_name,omitempty"`
+	// Cluster selects cluster mode with a single address (a managed
+	// cluster's configuration endpoint). Two or more addresses select it
+	// anyway. Default: false.
+	Cluster bool `json:"cluster,omitempty"`
+	// DB is the database number (single server and sentinel). Default: 0.
+	DB int `json:"db,omitempty"`
+	// Username is the ACL user (Redis 6+). Default: the default user.
+	Username string `json:"username,omitempty"`
+	// Password authenticates to Redis. Use a placeholder such as
+	// `{env.REDIS_PASSWORD}` or `{file./run/secrets/redis}`, never a
+	// literal; it is never logged or shown in an error.
+	Password string `json:"password,omitempty"`
+	// TLS connects with TLS 1.2 or later, verified against the system
+	// roots. Default: false.
+	TLS bool `json:"tls,omitempty"`
+	// KeyPrefix starts every key, so several gateways or applications can
+	// share one Redis. No `{` or `}`. Default: `sessiongate:`.
+	KeyPrefix string `json:"key_prefix,omitempty"`
+	// DialTimeout bounds each connection attempt. Default: 500ms.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+	// ReadTimeout bounds the wait for each reply. A store call as a whole
+	// never takes longer than dial_timeout + read_timeout: a stalled Redis
+	// is answered 503 within that. Default: 500ms.
+	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
+	// WriteTimeout bounds sending each request. Default: 500ms.
+	WriteTimeout caddy.Duration `json:"write_timeout,omitempty"`
+	// PoolSize is the number of connections per Redis node. Default: 10
+	// per CPU.
+	PoolSize int `json:"pool_size,omitempty"`
+	// Channel is the pub/sub channel on which nodes tell each other which
+	// cached sessions to drop. Default: `<key_prefix>invalidate`.
+	Channel string `json:"channel,omitempty"`
+	// Retention is how long an ended session's record is kept after its
+	// deadline, so it answers "expired" rather than "unknown" and the
+	// janitor counts it. Must exceed purge_interval. Default: 10m.
+	Retention caddy.Duration `json:"retention,omitempty"`
 }
 
 // UserConfig is a static user.
@@ -97,8 +161,13 @@ type UserConfig struct {
 	AccountNumber string `json:"account_number,omitempty"`
 	// PasswordHash is an argon2id PHC string, as printed by
 	// `caddy sessiongate hash-password`. Any valid argon2id string is
-	// accepted.
-	PasswordHash string `json:"password_hash"`
+	// accepted. Optional for a user with PublicKeys, who then logs in with
+	// a key only.
+	PasswordHash string `json:"password_hash,omitempty"`
+	// PublicKeys are the user's Ed25519 public keys (sxt login), each 32
+	// bytes in padded standard base64 (44 characters). The all-zero key and
+	// small-order points are refused.
+	PublicKeys []string `json:"public_keys,omitempty"`
 }
 
 // HashConfig tunes password hashing.
@@ -131,6 +200,8 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // opened on first use or by Start.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.ctx = ctx
+	a.events = new(atomic.Pointer[caddyevents.App])
 	a.obs = &observer{audit: a.logger.Named("audit")}
 	if err := registerMetrics(ctx.GetMetricsRegistry()); err != nil {
 		return fmt.Errorf("register sessiongate metrics: %w", err)
@@ -148,6 +219,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if sc.Backend == "bolt" && sc.Path == "" {
 		sc.Path = defaultBoltPath()
 	}
+	if sc.Backend == "redis" {
+		// Provision runs before Validate: refuse here, before the pool
+		// builds a backend that could never work.
+		if err := a.checkRedis(); err != nil {
+			return err
+		}
+		sc.Redis = sc.Redis.resolved(repl)
+	}
 	var masterKey []byte
 	if a.MasterKey != "" {
 		k, err := decodeMasterKey(repl.ReplaceKnown(a.MasterKey, ""))
@@ -161,6 +240,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.be, a.poolKey, err = loadBackend(sc, a.cacheSize(), time.Duration(a.CacheTTL), a.ReplayCacheSize, masterKey)
 	if err != nil {
 		return err
+	}
+	if sc.Backend == "redis" && !reflect.DeepEqual(a.be.redis, sc.Redis) {
+		// The store is shared with the running config and stays open
+		// across the reload, with the connection settings it was opened
+		// with.
+		a.logger.Warn("changed redis settings take effect after a restart", zap.String("store", sc.Redis.name()))
 	}
 
 	hc := HashConfig{}
@@ -185,19 +270,36 @@ func (a *App) Provision(ctx caddy.Context) error {
 
 	users := make([]caddyauth.User, 0, len(a.Users))
 	for i, u := range a.Users {
-		if _, err := password.Parse(u.PasswordHash); err != nil {
-			return fmt.Errorf("sessiongate user %d (id %d): password_hash: %w", i, u.ID, err)
+		if u.PasswordHash == "" && len(u.PublicKeys) == 0 {
+			return fmt.Errorf("sessiongate user %d (id %d): needs a password_hash or a public_key", i, u.ID)
 		}
-		users = append(users, caddyauth.User{ID: u.ID, Email: u.Email, Username: u.Username,
-			AccountNumber: u.AccountNumber, PasswordHash: u.PasswordHash})
+		if u.PasswordHash != "" {
+			if _, err := password.Parse(u.PasswordHash); err != nil {
+				return fmt.Errorf("sessiongate user %d (id %d): password_hash: %w", i, u.ID, err)
+			}
+		}
+		cu := caddyauth.User{ID: u.ID, Email: u.Email, Username: u.Username,
+			AccountNumber: u.AccountNumber, PasswordHash: u.PasswordHash}
+		for j, k := range u.PublicKeys {
+			key, err := caddyauth.ParsePublicKeyBase64(k)
+			if err != nil {
+				return fmt.Errorf("sessiongate user %d (id %d): public key %d: %w", i, u.ID, j, err)
+			}
+			cu.PublicKeys = append(cu.PublicKeys, caddyauth.PublicKey{ID: caddyauth.PublicKeyID(key), Key: key})
+		}
+		users = append(users, cu)
 	}
 	dir, err := caddyauth.NewStaticUsers(users)
 	if err != nil {
 		return fmt.Errorf("sessiongate users: %w", err)
 	}
 
-	a.mgr, err = caddyauth.NewManager(caddyauth.Config{Store: a.be.store, Users: dir, Hasher: hasher,
-		Sealer: a.be.sealer, Cache: a.be.cache, Replay: a.be.replay, Observer: a.obs})
+	// Static users win over users in the store (see caddyauth.Layered).
+	a.mgr, err = caddyauth.NewManager(caddyauth.Config{Store: a.be.engineStore(),
+		Users: caddyauth.Layered{Static: dir, Store: a.be.engineStore()}, Hasher: hasher,
+		Sealer: a.be.sealer, Cache: a.be.cache, Replay: a.be.replay, Ephemeral: a.be.eph,
+		Abuse:    caddyauth.NewAbuse(a.LoginLimits.abuseConfig(), a.be.eph, nil),
+		Observer: eventObserver{Observer: a.obs, emit: a.emit}})
 	if err != nil {
 		return fmt.Errorf("sessiongate: %w", err)
 	}
@@ -219,15 +321,23 @@ func (a *App) Validate() error {
 	if a.CacheTTL < 0 || a.PurgeInterval < 0 {
 		return fmt.Errorf("sessiongate: cache_ttl and purge_interval must not be negative")
 	}
-	if a.Store != nil && a.Store.Backend != "" && a.Store.Backend != "bolt" && a.Store.Backend != "memory" {
-		return fmt.Errorf("sessiongate store %q: want bolt or memory", a.Store.Backend)
+	if err := a.LoginLimits.validate(); err != nil {
+		return err
 	}
-	return nil
+	if a.Store != nil {
+		switch a.Store.Backend {
+		case "", "bolt", "memory", "redis":
+		default:
+			return fmt.Errorf("sessiongate store %q: want bolt, memory or redis", a.Store.Backend)
+		}
+	}
+	return a.checkRedis()
 }
 
 // Start opens and probes the store (a write and a delete), so a store that
-// cannot work fails the config load, and starts the janitor that purges
-// expired sessions.
+// cannot work (a wrong redis address or password, a locked bolt file) fails
+// the config load (REL-01), and starts the janitor that purges expired
+// sessions and, for a shared store, the subscription to invalidations.
 func (a *App) Start() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -236,15 +346,21 @@ func (a *App) Start() error {
 	}
 	every := time.Duration(a.PurgeInterval)
 	if every == 0 {
-		every = time.Minute
+		every = defaultPurgeInterval
 	}
 	a.be.startJanitor(every, a.obs, a.logger)
+	a.be.startInvalidations(a.logger)
+	a.findEventsApp()
+	running.add(a) // the admin API serves the newest running app
 	return nil
 }
 
-// Stop does nothing: the shared store outlives a reload and is closed when
-// the last config using it is cleaned up.
-func (a *App) Stop() error { return nil }
+// Stop leaves the store open: it outlives a reload and is closed when the
+// last config using it is cleaned up.
+func (a *App) Stop() error {
+	running.remove(a)
+	return nil
+}
 
 // Cleanup releases this config's hold on the shared store.
 func (a *App) Cleanup() error {

@@ -10,6 +10,10 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/dustin/go-humanize"
+
+	"github.com/sessiongate/sessiongate/caddyauth"
+	"github.com/sessiongate/sessiongate/caddyauth/dialect/native"
+	"github.com/sessiongate/sessiongate/caddyauth/dialect/sxt"
 )
 
 func init() {
@@ -25,12 +29,39 @@ func init() {
 //	sessiongate {
 //		store bolt [<path>]
 //		store memory
+//		store redis {
+//			address <host:port>...
+//			master_name <name>
+//			cluster
+//			db <n>
+//			username <name>
+//			password <secret, as a placeholder: {env.X} or {file./path}>
+//			tls
+//			key_prefix <prefix>
+//			dial_timeout <duration>
+//			read_timeout <duration>
+//			write_timeout <duration>
+//			pool_size <n>
+//			channel <name>
+//			retention <duration>
+//		}
 //		open_timeout <duration>
 //		master_key <base64 key, as a placeholder: {env.X} or {file./path}>
 //		cache_size <n>
 //		cache_ttl <duration>
 //		replay_cache_size <n>
 //		purge_interval <duration>
+//		login_limits {
+//			max_failures <n>|off
+//			failure_window <duration>
+//			lockout <duration>
+//			ip_rate <logins per second>|off
+//			ip_burst <n>
+//			global_rate <logins per second>|off
+//			global_burst <n>
+//			signature_failures <n>|off
+//			signature_window <duration>
+//		}
 //		hash {
 //			time <n>
 //			memory <size>
@@ -44,8 +75,12 @@ func init() {
 //			email <address>
 //			account_number <number>
 //			password_hash <argon2id PHC string>
+//			public_key <Ed25519 public key, padded standard base64>
 //		}
 //	}
+//
+// A user needs an id and a password_hash, or at least one public_key
+// (repeatable) to log in with a key only.
 func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 	app := new(App)
 	if existing != nil {
@@ -71,8 +106,17 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 					app.Store.Path = d.Val()
 				}
 			case "memory":
+			case "redis":
+				if d.NextArg() {
+					return nil, d.ArgErr()
+				}
+				rc, err := parseRedisStore(d)
+				if err != nil {
+					return nil, err
+				}
+				app.Store.Redis = rc
 			default:
-				return nil, d.Errf("unknown store %q (want bolt or memory)", d.Val())
+				return nil, d.Errf("unknown store %q (want bolt, memory or redis)", d.Val())
 			}
 			if d.NextArg() {
 				return nil, d.ArgErr()
@@ -86,6 +130,12 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				app.Store = new(StoreConfig)
 			}
 			app.Store.OpenTimeout = dur
+		case "login_limits":
+			l, err := parseLoginLimits(d)
+			if err != nil {
+				return nil, err
+			}
+			app.LoginLimits = l
 		case "master_key":
 			v, err := oneArg(d)
 			if err != nil {
@@ -225,12 +275,21 @@ func parseUser(d *caddyfile.Dispenser) (UserConfig, error) {
 			if u.PasswordHash, err = oneArg(d); err != nil {
 				return u, err
 			}
+		case "public_key":
+			k, err := oneArg(d)
+			if err != nil {
+				return u, err
+			}
+			if _, err := caddyauth.ParsePublicKeyBase64(k); err != nil {
+				return u, d.Errf("user %s: %v (SEC-30)", name, err)
+			}
+			u.PublicKeys = append(u.PublicKeys, k)
 		default:
 			return u, d.Errf("unrecognized sessiongate user option %q", d.Val())
 		}
 	}
-	if u.ID == 0 || u.PasswordHash == "" {
-		return u, d.Errf("user %s: id and password_hash are required", name)
+	if u.ID == 0 || u.PasswordHash == "" && len(u.PublicKeys) == 0 {
+		return u, d.Errf("user %s: an id and a password_hash or public_key are required", name)
 	}
 	return u, nil
 }
@@ -256,12 +315,34 @@ func parseUser(d *caddyfile.Dispenser) (UserConfig, error) {
 //			idle_reset_on_use
 //			max_body <size>
 //		}
+//		sxt {
+//			prefix <path>
+//			registration open|closed|join_code <code>
+//			code_lifetime <duration>
+//			access_lifetime <duration>
+//			refresh_lifetime <duration>
+//			session_lifetime <duration>
+//			refresh_grace <duration>
+//			refresh_accepts_access_token
+//			realm <name>
+//		}
+//		native {
+//			require_components <component>...
+//			require_body_components <component>...
+//			require_params <parameter>...
+//			past_window <duration>
+//			future_window <duration>
+//			ignore_expires
+//			label <label>
+//			max_body <size>
+//			idle_reset_on_use
+//		}
 //		identity_prefix <prefix>
 //		keep_credentials
 //	}
 //
-// `amatino` or `videntity` alone, without a block, enables the dialect with
-// defaults.
+// `amatino`, `videntity`, `sxt` or `native` alone, without a block, enables
+// the dialect with defaults.
 func parseHandler(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
 	sg := new(Handler)
 	err := sg.UnmarshalCaddyfile(h.Dispenser)
@@ -295,6 +376,24 @@ func (sg *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			sg.Videntity = vc
+		case "sxt":
+			if sg.Sxt != nil {
+				return d.Err("sxt given twice")
+			}
+			sc, err := parseSxt(d)
+			if err != nil {
+				return err
+			}
+			sg.Sxt = sc
+		case "native":
+			if sg.Native != nil {
+				return d.Err("native given twice")
+			}
+			nc, err := parseNative(d)
+			if err != nil {
+				return err
+			}
+			sg.Native = nc
 		case "identity_prefix":
 			v, err := oneArg(d)
 			if err != nil {
@@ -313,10 +412,186 @@ func (sg *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.Errf("unrecognized sessiongate option %q", d.Val())
 		}
 	}
-	if sg.Amatino == nil && sg.Videntity == nil {
-		return d.Err("sessiongate: enable at least one dialect (amatino, videntity)")
+	if sg.Amatino == nil && sg.Videntity == nil && sg.Sxt == nil && sg.Native == nil {
+		return d.Err("sessiongate: enable at least one dialect (amatino, native, sxt, videntity)")
 	}
 	return nil
+}
+
+// parseNative parses the `native { }` block. Each option is checked where it
+// stands, so an error names its line; the combination is checked after the
+// block.
+func parseNative(d *caddyfile.Dispenser) (*NativeConfig, error) {
+	nc := new(NativeConfig)
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	check := func(o native.Options) error {
+		if err := o.Validate(); err != nil {
+			return d.Err(err.Error())
+		}
+		return nil
+	}
+	list := func() ([]string, error) {
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return nil, d.ArgErr()
+		}
+		return args, nil
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		var err error
+		switch opt {
+		case "require_components":
+			if nc.RequireComponents, err = list(); err == nil {
+				err = check(native.Options{Components: nc.RequireComponents})
+			}
+		case "require_body_components":
+			if nc.RequireBodyComponents, err = list(); err == nil {
+				err = check(native.Options{BodyComponents: nc.RequireBodyComponents})
+			}
+		case "require_params":
+			if nc.RequireParams, err = list(); err == nil {
+				err = check(native.Options{Params: nc.RequireParams})
+			}
+		case "past_window", "future_window":
+			var dur caddy.Duration
+			if dur, err = parseDuration(d); err != nil {
+				break
+			}
+			if opt == "past_window" {
+				nc.PastWindow, err = dur, check(native.Options{PastWindow: time.Duration(dur)})
+			} else {
+				nc.FutureWindow, err = dur, check(native.Options{FutureWindow: time.Duration(dur)})
+			}
+		case "ignore_expires", "idle_reset_on_use":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			if opt == "ignore_expires" {
+				nc.IgnoreExpires = true
+			} else {
+				nc.IdleResetOnUse = true
+			}
+		case "label":
+			if nc.Label, err = oneArg(d); err == nil {
+				err = check(native.Options{Label: nc.Label})
+			}
+		case "max_body":
+			nc.MaxBody, err = parseBodySize(d, "native")
+		default:
+			return nil, d.Errf("unrecognized native option %q", opt)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := check(nc.options()); err != nil {
+		return nil, err
+	}
+	return nc, nil
+}
+
+func parseSxt(d *caddyfile.Dispenser) (*SxtConfig, error) {
+	sc := new(SxtConfig)
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	// Each option is checked where it stands, so an error names its line;
+	// the combinations are checked after the block.
+	check := func(o sxt.Options) error {
+		if err := o.Validate(); err != nil {
+			return d.Err(err.Error())
+		}
+		return nil
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		switch opt {
+		case "prefix":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			if err := check(sxt.Options{Prefix: v}); err != nil {
+				return nil, err
+			}
+			sc.Prefix = v
+		case "registration":
+			if !d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			switch mode := d.Val(); mode {
+			case string(sxt.RegistrationOpen), string(sxt.RegistrationClosed):
+				sc.Registration = mode
+			case string(sxt.RegistrationJoinCode):
+				if !d.NextArg() {
+					return nil, d.Errf("sxt registration join_code needs the code (a placeholder such as {env.SXT_JOIN_CODE})")
+				}
+				sc.Registration, sc.JoinCode = mode, d.Val()
+			default:
+				return nil, d.Errf("sxt registration %q: want open, closed or join_code <code>", mode)
+			}
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+		case "code_lifetime", "access_lifetime", "refresh_lifetime", "session_lifetime":
+			dur, err := parseDuration(d)
+			if err != nil {
+				return nil, err
+			}
+			switch opt {
+			case "code_lifetime":
+				if err := check(sxt.Options{CodeLifetime: time.Duration(dur)}); err != nil {
+					return nil, err
+				}
+				sc.CodeLifetime = dur
+			case "access_lifetime":
+				sc.AccessLifetime = dur
+			case "refresh_lifetime":
+				sc.RefreshLifetime = dur
+			default:
+				sc.SessionLifetime = dur
+			}
+		case "refresh_grace":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			dur, err := caddy.ParseDuration(v)
+			if err != nil || dur < 0 {
+				return nil, d.Errf("sxt refresh_grace %q: want a duration between 0s and 60s", v)
+			}
+			if err := check(sxt.Options{RefreshGrace: dur}); err != nil {
+				return nil, err
+			}
+			sc.RefreshGrace = caddy.Duration(dur)
+		case "refresh_accepts_access_token":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			sc.RefreshAcceptsAccessToken = true
+		case "realm":
+			v, err := oneArg(d)
+			if err != nil {
+				return nil, err
+			}
+			if !sxt.ValidRealm(v) {
+				return nil, d.Errf("sxt realm %q: want printable ASCII without quotes or backslashes", v)
+			}
+			sc.Realm = v
+		default:
+			return nil, d.Errf("unrecognized sxt option %q", opt)
+		}
+	}
+	if err := check(sxt.Options{Prefix: sc.Prefix, Registration: sxt.Registration(sc.Registration), JoinCode: sc.JoinCode,
+		CodeLifetime: time.Duration(sc.CodeLifetime), AccessLifetime: time.Duration(sc.AccessLifetime),
+		RefreshLifetime: time.Duration(sc.RefreshLifetime), SessionLifetime: time.Duration(sc.SessionLifetime),
+		RefreshGrace: time.Duration(sc.RefreshGrace), Realm: sc.Realm}); err != nil {
+		return nil, err
+	}
+	return sc, nil
 }
 
 func parseVidentity(d *caddyfile.Dispenser) (*VidentityConfig, error) {

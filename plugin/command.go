@@ -24,47 +24,61 @@ func init() {
 		Long: `
 Tools for the sessiongate plugin.
 
-  hash-password   hash a password as an argon2id PHC string for a static user
+  user add|list|show|disable|enable|passwd    manage users kept in the store
+  user key add|remove                         manage a user's Ed25519 keys
+  session list|revoke|revoke-all              manage a user's sessions
+  hash-password                               print an argon2id PHC string
+  sign                                        print amatino signature headers
+
+The user and session commands talk to the admin API of the running Caddy
+instance (module admin.api.sessiongate), because the store is held by the
+server. Use --address (or --config) if the admin endpoint is not the default
+localhost:2019. Users defined in the Caddyfile (static users) are read-only
+here. Passwords are read from standard input, never from a flag.
 `,
-		CobraFunc: func(cmd *cobra.Command) {
-			hp := &cobra.Command{
-				Use:   "hash-password [--time <n>] [--memory-kib <n>] [--threads <n>]",
-				Short: "Hashes a password as an argon2id PHC string",
-				Long: `
-Reads a password from standard input (without echo on a terminal, asking
-twice) and prints its argon2id PHC string, for the password_hash of a static
-user in the sessiongate global option. Defaults: t=2, m=19456 KiB, p=1 (the
-OWASP minimum); lower values are refused.
-`,
-				Args: cobra.NoArgs,
-				RunE: func(c *cobra.Command, _ []string) error {
-					p := password.DefaultParams
-					var err error
-					if p.Time, err = c.Flags().GetUint32("time"); err != nil {
-						return err
-					}
-					if p.MemoryKiB, err = c.Flags().GetUint32("memory-kib"); err != nil {
-						return err
-					}
-					if p.Threads, err = c.Flags().GetUint8("threads"); err != nil {
-						return err
-					}
-					return hashPassword(c.Context(), os.Stdin, os.Stdout, p)
-				},
-			}
-			hp.Flags().Uint32("time", password.DefaultParams.Time, "argon2id iterations")
-			hp.Flags().Uint32("memory-kib", password.DefaultParams.MemoryKiB, "argon2id memory in KiB")
-			hp.Flags().Uint8("threads", password.DefaultParams.Threads, "argon2id parallelism")
-			cmd.AddCommand(hp)
-		},
+		CobraFunc: addSessiongateCommands,
 	})
 }
 
-func hashPassword(_ context.Context, in *os.File, out io.Writer, p password.Params) error {
+// addSessiongateCommands builds the `caddy sessiongate` command tree.
+func addSessiongateCommands(cmd *cobra.Command) {
+	hp := &cobra.Command{
+		Use:   "hash-password [--time <n>] [--memory-kib <n>] [--threads <n>]",
+		Short: "Hashes a password as an argon2id PHC string",
+		Long: `
+Reads a password from standard input (without echo on a terminal, asking
+twice) and prints its argon2id PHC string, for the password_hash of a static
+user in the sessiongate global option or of a user added through the admin
+API. Defaults: t=2, m=19456 KiB, p=1 (the OWASP minimum); lower values are
+refused.
+`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			p := password.DefaultParams
+			var err error
+			if p.Time, err = c.Flags().GetUint32("time"); err != nil {
+				return err
+			}
+			if p.MemoryKiB, err = c.Flags().GetUint32("memory-kib"); err != nil {
+				return err
+			}
+			if p.Threads, err = c.Flags().GetUint8("threads"); err != nil {
+				return err
+			}
+			return hashPassword(c.Context(), c.InOrStdin(), c.ErrOrStderr(), c.OutOrStdout(), p)
+		},
+	}
+	hp.Flags().Uint32("time", password.DefaultParams.Time, "argon2id iterations")
+	hp.Flags().Uint32("memory-kib", password.DefaultParams.MemoryKiB, "argon2id memory in KiB")
+	hp.Flags().Uint8("threads", password.DefaultParams.Threads, "argon2id parallelism")
+	cmd.AddCommand(hp, userCommand(), sessionCommand(), signCommand())
+}
+
+func hashPassword(_ context.Context, in io.Reader, prompts, out io.Writer, p password.Params) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	pw, err := readPassword(in)
+	pw, err := readSecret(in, prompts, "password", true)
 	if err != nil {
 		return err
 	}
@@ -79,31 +93,36 @@ func hashPassword(_ context.Context, in *os.File, out io.Writer, p password.Para
 	return err
 }
 
-// readPassword reads a password without echo from a terminal (asking twice),
-// or one line from a pipe, like `caddy hash-password`.
-func readPassword(in *os.File) ([]byte, error) {
-	fd := int(in.Fd())
-	if term.IsTerminal(fd) {
-		fmt.Fprint(os.Stderr, "Enter password: ")
-		pw, err := term.ReadPassword(fd)
-		fmt.Fprintln(os.Stderr)
+// readSecret reads a secret the way `caddy hash-password` does: without
+// echo from a terminal (asking twice when confirm is set), or one line from
+// a pipe or file. The trailing newline (and a CR before it) is not part of
+// the secret.
+func readSecret(in io.Reader, prompts io.Writer, what string, confirm bool) ([]byte, error) {
+	if f, ok := in.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fd := int(f.Fd())
+		fmt.Fprintf(prompts, "Enter %s: ", what)
+		s, err := term.ReadPassword(fd)
+		fmt.Fprintln(prompts)
 		if err != nil {
-			return nil, fmt.Errorf("read password: %w", err)
+			return nil, fmt.Errorf("read %s: %w", what, err)
 		}
-		fmt.Fprint(os.Stderr, "Confirm password: ")
+		if !confirm {
+			return s, nil
+		}
+		fmt.Fprintf(prompts, "Confirm %s: ", what)
 		again, err := term.ReadPassword(fd)
-		fmt.Fprintln(os.Stderr)
+		fmt.Fprintln(prompts)
 		if err != nil {
-			return nil, fmt.Errorf("read password: %w", err)
+			return nil, fmt.Errorf("read %s: %w", what, err)
 		}
-		if !bytes.Equal(pw, again) {
-			return nil, errors.New("passwords do not match")
+		if !bytes.Equal(s, again) {
+			return nil, fmt.Errorf("the two %ss do not match", what)
 		}
-		return pw, nil
+		return s, nil
 	}
 	line, err := bufio.NewReader(in).ReadBytes('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("read password: %w", err)
+		return nil, fmt.Errorf("read %s: %w", what, err)
 	}
 	if t, ok := bytes.CutSuffix(line, []byte("\n")); ok {
 		line = bytes.TrimSuffix(t, []byte("\r"))

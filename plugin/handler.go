@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/sessiongate/sessiongate/caddyauth"
 	"github.com/sessiongate/sessiongate/caddyauth/dialect/amatino"
+	"github.com/sessiongate/sessiongate/caddyauth/dialect/native"
+	"github.com/sessiongate/sessiongate/caddyauth/dialect/sxt"
 	"github.com/sessiongate/sessiongate/caddyauth/dialect/videntity"
 )
 
@@ -24,8 +27,11 @@ func init() {
 //
 // Requests to an enabled dialect's own endpoints (amatino: `POST /session`
 // to log in, `DELETE /session` to log out; videntity: `POST /session/login`,
-// `/session/ping`, `/session/logout`) are answered by the handler.
-// Every other request must carry valid credentials of an enabled dialect;
+// `/session/ping`, `/session/logout`; sxt: `<prefix>/auth/idexists/{userId}`,
+// `code`, `token`, `refresh`, `validtoken`, `logout`) are answered by the
+// handler.
+// Every other request must carry valid credentials of an enabled dialect
+// (native: an RFC 9421 `Signature-Input` and `Signature`, see NativeConfig);
 // then the handler sets the identity headers (`X-Auth-User-Id`, and
 // `X-Auth-User-Email` and `X-Auth-Username` where known) and the
 // placeholders `{http.auth.user.id}`, `{http.auth.user.email}`,
@@ -49,19 +55,36 @@ type Handler struct {
 	// requests (`X-Session-Key` header or `session_key` form field).
 	Videntity *VidentityConfig `json:"videntity,omitempty"`
 
+	// Sxt enables the sxt dialect: Ed25519 challenge login, access and
+	// refresh tokens at `<prefix>/auth/…` (default prefix `/v1`), and
+	// `Authorization: Bearer <access token>` on proxied requests.
+	Sxt *SxtConfig `json:"sxt,omitempty"`
+
+	// Native enables the gateway's own scheme: RFC 9421 HTTP Message
+	// Signatures (`Signature-Input` and `Signature`) with hmac-sha256 keyed
+	// by an amatino session's api key (keyid = the session id) or ed25519
+	// with a user's registered public key, under a server-enforced coverage
+	// policy, single-use nonces and `Content-Digest` over the body. It has
+	// no endpoints of its own.
+	Native *NativeConfig `json:"native,omitempty"`
+
 	// IdentityPrefix is the prefix of the headers the gateway sets for the
 	// upstream. Every incoming header with this prefix is removed. Default:
 	// `X-Auth-`.
 	IdentityPrefix string `json:"identity_prefix,omitempty"`
 
 	// KeepCredentials forwards the credentials (X-Session-ID, X-Signature,
-	// X-Timestamp, X-Session-Key, a session_key form field) to the upstream
-	// instead of removing them. Default: false.
+	// X-Timestamp, X-Session-Key, a session_key form field, a bearer
+	// Authorization header, Signature-Input and Signature) to the upstream
+	// instead of removing them.
+	// Default: false.
 	KeepCredentials bool `json:"keep_credentials,omitempty"`
 
 	app       *App
 	amatino   *amatino.Dialect
 	videntity *videntity.Dialect
+	sxt       *sxt.Dialect
+	native    *native.Dialect
 	prefix    string // lower case, '-' separated
 	hdrID     string
 	hdrMail   string
@@ -119,6 +142,86 @@ type VidentityConfig struct {
 	MaxBody int64 `json:"max_body,omitempty"`
 }
 
+// SxtConfig configures the sxt dialect.
+type SxtConfig struct {
+	// Prefix is the path the auth endpoints live under
+	// (`<prefix>/auth/code`, …); `/` puts them at the root. Default: `/v1`.
+	Prefix string `json:"prefix,omitempty"`
+	// Registration says whether a first login of an unknown userId
+	// registers it with the key it used: `closed` (never), `open`
+	// (anyone), or `join_code` (only when its auth/code request carried
+	// JoinCode). Default: closed.
+	Registration string `json:"registration,omitempty"`
+	// JoinCode is the code new users must send with `registration
+	// join_code`. Use a placeholder such as `{env.SXT_JOIN_CODE}`.
+	JoinCode string `json:"join_code,omitempty"`
+	// CodeLifetime is how long an auth code can be answered; at most 5m.
+	// Default: 30s.
+	CodeLifetime caddy.Duration `json:"code_lifetime,omitempty"`
+	// AccessLifetime is the lifetime of an access token; not above
+	// RefreshLifetime. Default: 25m.
+	AccessLifetime caddy.Duration `json:"access_lifetime,omitempty"`
+	// RefreshLifetime is the lifetime of a refresh token: a session
+	// nobody refreshes within it ends. Not above SessionLifetime.
+	// Default: 30m.
+	RefreshLifetime caddy.Duration `json:"refresh_lifetime,omitempty"`
+	// SessionLifetime is the absolute lifetime of a session from its
+	// login; refreshing never extends it. Default: 24h.
+	SessionLifetime caddy.Duration `json:"session_lifetime,omitempty"`
+	// RefreshGrace is how long after a refresh the same refresh token may
+	// be presented again and get the identical new pair (a client retrying
+	// a lost answer) instead of ending the session as reuse; at most 60s.
+	// Default: 0s.
+	RefreshGrace caddy.Duration `json:"refresh_grace,omitempty"`
+	// RefreshAcceptsAccessToken accepts the access token on auth/refresh,
+	// for the one client that sends it there. Default: false.
+	RefreshAcceptsAccessToken bool `json:"refresh_accepts_access_token,omitempty"`
+	// Realm is the realm of the `WWW-Authenticate: Bearer` challenges.
+	// Default: `sessiongate`.
+	Realm string `json:"realm,omitempty"`
+}
+
+// NativeConfig configures the native (RFC 9421) scheme. The policy fields'
+// zero values are the defaults; an empty list means its default.
+type NativeConfig struct {
+	// RequireComponents are the components every signature must cover.
+	// Default: `@method @authority @path @query`.
+	RequireComponents []string `json:"require_components,omitempty"`
+	// RequireBodyComponents must also be covered when the request has a
+	// body. Default: `content-digest content-type`.
+	RequireBodyComponents []string `json:"require_body_components,omitempty"`
+	// RequireParams are the signature parameters every signature must
+	// carry; keyid is mandatory, and nonce needs created. Default: `created
+	// keyid nonce`.
+	RequireParams []string `json:"require_params,omitempty"`
+	// PastWindow is how old a signature's `created` may be; whole seconds
+	// up to 1h. Default: 300s.
+	PastWindow caddy.Duration `json:"past_window,omitempty"`
+	// FutureWindow is how far ahead of the gateway's clock `created` may
+	// be; whole seconds up to 1h. Default: 5s.
+	FutureWindow caddy.Duration `json:"future_window,omitempty"`
+	// IgnoreExpires accepts signatures past their own `expires`
+	// parameter. Default: false (honoured).
+	IgnoreExpires bool `json:"ignore_expires,omitempty"`
+	// Label is the signature label to verify when a request carries
+	// several. Default: none (exactly one signature).
+	Label string `json:"label,omitempty"`
+	// MaxBody bounds, in bytes, a body read to check its Content-Digest;
+	// larger bodies get 413. Default: 10 MiB.
+	MaxBody int64 `json:"max_body,omitempty"`
+	// IdleResetOnUse resets an hmac-sha256 session's idle timer on each
+	// verified request, coalesced to at most one store write per session
+	// per tenth of the idle timeout (at most a minute). Default: false.
+	IdleResetOnUse bool `json:"idle_reset_on_use,omitempty"`
+}
+
+// options converts the config to the dialect's options.
+func (c *NativeConfig) options() native.Options {
+	return native.Options{Components: c.RequireComponents, BodyComponents: c.RequireBodyComponents,
+		Params: c.RequireParams, PastWindow: time.Duration(c.PastWindow), FutureWindow: time.Duration(c.FutureWindow),
+		IgnoreExpires: c.IgnoreExpires, Label: c.Label, MaxBody: c.MaxBody, IdleResetOnUse: c.IdleResetOnUse}
+}
+
 // CaddyModule returns the Caddy module information.
 func (Handler) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
@@ -163,13 +266,30 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("sessiongate handler: %w", err)
 		}
 	}
+	if h.Sxt != nil {
+		c := h.Sxt
+		h.sxt, err = sxt.New(h.app.Manager(), sxt.Options{Prefix: c.Prefix,
+			Registration: sxt.Registration(c.Registration), JoinCode: caddy.NewReplacer().ReplaceKnown(c.JoinCode, ""),
+			CodeLifetime: time.Duration(c.CodeLifetime), AccessLifetime: time.Duration(c.AccessLifetime),
+			RefreshLifetime: time.Duration(c.RefreshLifetime), SessionLifetime: time.Duration(c.SessionLifetime),
+			RefreshGrace: time.Duration(c.RefreshGrace), RefreshAcceptsAccessToken: c.RefreshAcceptsAccessToken,
+			Realm: c.Realm})
+		if err != nil {
+			return fmt.Errorf("sessiongate handler: %w", err)
+		}
+	}
+	if h.Native != nil {
+		if h.native, err = native.New(h.app.Manager(), h.Native.options()); err != nil {
+			return fmt.Errorf("sessiongate handler: %w", err)
+		}
+	}
 	return nil
 }
 
 // Validate checks that at least one dialect is enabled.
 func (h *Handler) Validate() error {
-	if h.Amatino == nil && h.Videntity == nil {
-		return fmt.Errorf("sessiongate handler: enable at least one dialect (amatino, videntity)")
+	if h.Amatino == nil && h.Videntity == nil && h.Sxt == nil && h.Native == nil {
+		return fmt.Errorf("sessiongate handler: enable at least one dialect (amatino, native, sxt, videntity)")
 	}
 	if !validHeaderPrefix(h.IdentityPrefix) {
 		return fmt.Errorf("sessiongate handler: identity_prefix %q is not a valid header name prefix", h.IdentityPrefix)
@@ -191,10 +311,20 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		return nil
 	}
 
-	// Header-only dialects are asked first: videntity claims any form body.
+	// Exactly one credential scheme per request. Header-only dialects are
+	// asked first: videntity claims any form body, so only its key header
+	// counts as a second scheme.
 	useAmatino := h.amatino != nil && amatino.Present(r)
+	useSxt := h.sxt != nil && sxt.Present(r)
+	useNative := h.native != nil && native.Present(r)
 	useVidentity := h.videntity != nil && videntity.Present(r)
-	if useAmatino && useVidentity && videntity.HasKeyHeader(r) {
+	schemes := 0
+	for _, used := range []bool{useAmatino, useSxt, useNative, useVidentity && videntity.HasKeyHeader(r)} {
+		if used {
+			schemes++
+		}
+	}
+	if schemes > 1 {
 		h.stripCredentials(r)
 		h.refuse(w, r, "none", &caddyauth.Refusal{Status: http.StatusBadRequest, Code: caddyauth.CodeInvalidRequest,
 			Message: "credentials of more than one scheme", Result: caddyauth.ResultMalformed})
@@ -202,7 +332,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 	}
 	var (
 		dialect caddyauth.Dialect
-		sess    *caddyauth.Session
+		userID  int64
 		ref     *caddyauth.Refusal
 		offset  int
 	)
@@ -212,19 +342,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		dialect = caddyauth.DialectAmatino
 		var v *amatino.Verified
 		if v, ref = h.amatino.Verify(r, amatino.SignedPath(r)); ref == nil {
-			sess, offset = v.Session, v.Offset
+			userID, offset = v.Session.UserID, v.Offset
+		}
+	case useSxt:
+		dialect = caddyauth.DialectSXT
+		var v *sxt.Verified
+		if v, ref = h.sxt.Verify(r); ref == nil {
+			userID = v.Session.UserID
+		}
+	case useNative:
+		dialect = caddyauth.DialectNative
+		var v *native.Verified
+		if v, ref = h.native.Verify(r); ref == nil {
+			userID, offset = v.UserID, int(v.Skew/time.Second)
 		}
 	case useVidentity:
 		dialect = caddyauth.DialectVidentity
 		var v *videntity.Verified
 		if v, ref = h.videntity.Verify(r); ref == nil {
-			sess = v.Session
+			userID = v.Session.UserID
 		}
 	default:
 		h.stripCredentials(r)
-		h.refuse(w, r, "none", &caddyauth.Refusal{Status: http.StatusUnauthorized,
+		ref := &caddyauth.Refusal{Status: http.StatusUnauthorized,
 			Code: caddyauth.CodeMissingCredentials, Message: "credentials required",
-			Result: caddyauth.ResultMissing, Challenges: h.challenges()})
+			Result: caddyauth.ResultMissing, Challenges: h.challenges()}
+		if h.native != nil {
+			// RFC 9421 §5.1: tell a generic client what to sign.
+			ref.Header = http.Header{"Accept-Signature": {h.native.Challenge(native.HasBody(r))}}
+		}
+		h.refuse(w, r, "none", ref)
 		return nil
 	}
 	verifyDuration.WithLabelValues(string(dialect)).Observe(time.Since(start).Seconds())
@@ -233,11 +380,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.refuse(w, r, string(dialect), ref)
 		return nil
 	}
+	if ref := h.setIdentity(r, userID, dialect); ref != nil {
+		h.refuse(w, r, string(dialect), ref)
+		return nil
+	}
 	requestsTotal.WithLabelValues(string(dialect), caddyauth.ResultOK).Inc()
-	if dialect == caddyauth.DialectAmatino {
+	if dialect == caddyauth.DialectAmatino || dialect == caddyauth.DialectNative {
 		clockSkew.Observe(float64(offset))
 	}
-	h.setIdentity(r, sess, dialect)
 	return next.ServeHTTP(w, r)
 }
 
@@ -251,6 +401,11 @@ func (h *Handler) endpoint(r *http.Request) http.HandlerFunc {
 	}
 	if h.videntity != nil {
 		if ep := h.videntity.Endpoint(r); ep != nil {
+			return ep
+		}
+	}
+	if h.sxt != nil {
+		if ep := h.sxt.Endpoint(r); ep != nil {
 			return ep
 		}
 	}
@@ -269,6 +424,13 @@ func (h *Handler) withRequestContext(r *http.Request) *http.Request {
 	}
 	ctx = caddyauth.WithClientIP(ctx, ip)
 	ctx = caddyauth.WithRequestURI(ctx, uri)
+	if h.native != nil {
+		host := r.Host
+		if orig, ok := ctx.Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok {
+			host = orig.Host
+		}
+		ctx = native.WithAuthority(ctx, host)
+	}
 	return r.WithContext(ctx)
 }
 
@@ -311,14 +473,30 @@ func (h *Handler) stripCredentials(r *http.Request) {
 	if h.videntity != nil {
 		videntity.StripCredentials(r)
 	}
+	if h.sxt != nil {
+		sxt.StripCredentials(r.Header)
+	}
+	if h.native != nil {
+		native.StripCredentials(r.Header)
+	}
 }
 
-func (h *Handler) setIdentity(r *http.Request, s *caddyauth.Session, d caddyauth.Dialect) {
-	id := strconv.FormatInt(s.UserID, 10)
-	var email, name string
-	if u, err := h.app.Manager().Users().UserByID(r.Context(), s.UserID); err == nil {
-		email, name = u.Email, u.Username
+// setIdentity sets the identity headers and placeholders of a verified
+// request. The user comes through the Manager's identity cache; a user that
+// is gone refuses the request (401), and a store that cannot answer gives
+// 503 rather than a request forwarded without the identity it should carry.
+func (h *Handler) setIdentity(r *http.Request, userID int64, d caddyauth.Dialect) *caddyauth.Refusal {
+	id := strconv.FormatInt(userID, 10)
+	u, err := h.app.Manager().IdentityUser(r.Context(), userID)
+	switch {
+	case err == nil:
+	case errors.Is(err, caddyauth.ErrNotFound):
+		return &caddyauth.Refusal{Status: http.StatusUnauthorized, Code: caddyauth.CodeUnknownSession,
+			Message: "unknown session", Result: caddyauth.ResultUnknownSession, Challenges: h.challenges()}
+	default:
+		return caddyauth.Unavailable()
 	}
+	email, name := u.Email, u.Username
 	r.Header.Set(h.hdrID, id)
 	if email != "" {
 		r.Header.Set(h.hdrMail, email)
@@ -332,6 +510,7 @@ func (h *Handler) setIdentity(r *http.Request, s *caddyauth.Session, d caddyauth
 		repl.Set("http.auth.user.username", name)
 		repl.Set("http.auth.user.dialect", string(d))
 	}
+	return nil
 }
 
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, dialect string, ref *caddyauth.Refusal) {
@@ -352,6 +531,12 @@ func (h *Handler) challenges() []string {
 	}
 	if h.videntity != nil {
 		c = append(c, videntity.Challenge)
+	}
+	if h.sxt != nil {
+		c = append(c, h.sxt.Challenge())
+	}
+	if h.native != nil {
+		c = append(c, native.AuthChallenge)
 	}
 	return c
 }

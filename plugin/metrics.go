@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sessiongate/sessiongate/caddyauth"
 )
 
 // Collectors are created once per process and registered on every config's
@@ -13,7 +15,7 @@ import (
 const ns, sub = "caddy", "sessiongate"
 
 var (
-	dialectLabels = []string{"amatino", "videntity"}
+	dialectLabels = []string{"amatino", "native", "sxt", "videntity"}
 
 	requestsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 		Name: "requests_total", Help: "Requests verified by sessiongate, by dialect and result."},
@@ -38,6 +40,8 @@ var (
 		[]string{"result"})
 	cacheEntries = prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 		Name: "key_cache_entries", Help: "Entries in the key cache, as of the last janitor run."})
+	cacheFlushes = prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+		Name: "key_cache_flushes_total", Help: "Whole key cache flushes on (re)subscribing to a shared store's invalidation channel (REL-04)."})
 	storeErrors = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 		Name: "store_errors_total", Help: "Store operations that could not be answered, by operation."},
 		[]string{"op"})
@@ -45,12 +49,16 @@ var (
 		Name: "verify_duration_seconds", Help: "Time spent verifying a request's credentials, by dialect.",
 		Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .05, .25}},
 		[]string{"dialect"})
+	refreshReuse = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+		Name: "refresh_reuse_detected_total", Help: "Rotated refresh tokens presented again, each ending its session (SEC-18), by dialect."},
+		[]string{"dialect"})
 	clockSkew = prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
-		Name: "clock_skew_seconds", Help: "Offset of the matched signature second from the server's clock (signed).",
-		Buckets: []float64{-30, -10, -5, -2, -1, 0, 1, 2, 5, 10, 30}})
+		Name: "clock_skew_seconds", Help: "Offset of the matched signature second (amatino) or of created (native) from the server's clock (signed: positive = client ahead).",
+		// ±300 covers the native scheme's default past window.
+		Buckets: []float64{-300, -120, -60, -30, -10, -5, -2, -1, 0, 1, 2, 5, 10, 30, 60, 120, 300}})
 
 	collectors = []prometheus.Collector{requestsTotal, replaysTotal, loginsTotal, sessionsCreated, sessionsEnded,
-		sessionsActive, cacheRequests, cacheEntries, storeErrors, verifyDuration, clockSkew}
+		sessionsActive, cacheRequests, cacheEntries, cacheFlushes, storeErrors, verifyDuration, clockSkew, refreshReuse}
 )
 
 var (
@@ -79,6 +87,7 @@ func init() {
 		sessionsActive.WithLabelValues(d)
 		verifyDuration.WithLabelValues(d)
 	}
+	refreshReuse.WithLabelValues(string(caddyauth.DialectSXT))
 	requestsTotal.WithLabelValues("none", "missing")
 	requestsTotal.WithLabelValues("none", "malformed")
 	cacheRequests.WithLabelValues("hit")

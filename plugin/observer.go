@@ -9,7 +9,8 @@ import (
 // observer turns the engine's observations into Prometheus metrics and zap
 // audit logs. The audit log is the logger "sessiongate.audit": one event per
 // login, failed login, logout, refusal and replay, with no secret and no raw
-// session id in it (SEC-44, SEC-45).
+// session id in it (SEC-44, SEC-45). A refresh_reuse event is also counted in
+// caddy_sessiongate_refresh_reuse_detected_total.
 type observer struct {
 	audit *zap.Logger
 }
@@ -30,7 +31,16 @@ func (o *observer) Audit(e caddyauth.Event) {
 	if e.ClientIP != "" {
 		fields = append(fields, zap.String("client_ip", e.ClientIP))
 	}
+	if e.KeyID != "" {
+		fields = append(fields, zap.String("key_id", e.KeyID))
+	}
+	if e.Count != 0 {
+		fields = append(fields, zap.Int("count", e.Count))
+	}
 	o.audit.Info("sessiongate "+e.Type, fields...)
+	if e.Type == caddyauth.EventRefreshReuse {
+		refreshReuse.WithLabelValues(string(e.Dialect)).Inc()
+	}
 }
 
 func (o *observer) CacheLookup(hit bool) {

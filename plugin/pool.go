@@ -18,31 +18,61 @@ import (
 	"github.com/sessiongate/sessiongate/caddyauth/store/memory"
 )
 
-// pool holds one backend per store identity (absolute bolt path, or
-// "memory"), shared by every config that names it. A reload provisions the
-// new config before cleaning up the old one, so the backend's use count
-// never drops to zero in between and the store stays open.
+// pool holds one backend per store identity (absolute bolt path, "memory",
+// or the redis addresses, db and key prefix), shared by every config that
+// names it. A reload provisions the new config before cleaning up the old
+// one, so the backend's use count never drops to zero in between and the
+// store stays open.
 var pool = caddy.NewUsagePool()
 
 // backend is the long-lived state behind a store: the lazily opened store,
-// the key cache, the replay cache, the sealer and the janitor.
+// the key cache, the replay cache, the sealer, the janitor and, for a shared
+// store, the subscription to cache invalidations.
 type backend struct {
-	store  *caddyauth.LazyStore
+	store *caddyauth.LazyStore
+	// shared is the same store as store when it is shared between nodes
+	// (redis): it is also the Ephemeral state, the replay guard and the
+	// invalidation channel.
+	shared *caddyauth.SharedLazyStore
+	// redis is the resolved configuration a redis backend was opened
+	// with; a reload of the same store cannot change it (App.Provision
+	// warns when it tries).
+	redis  *RedisConfig
 	cache  *caddyauth.KeyCache
-	replay *caddyauth.MemoryReplayGuard
+	replay caddyauth.ReplayGuard
+	// eph holds challenges and failure counters: node-local for bolt and
+	// memory; a shared store provides its own.
+	eph    caddyauth.Ephemeral
 	sealer *caddyauth.Sealer
 
 	janitorOnce sync.Once
 	stop        context.CancelFunc
 	done        chan struct{}
+
+	subOnce sync.Once
+	subStop context.CancelFunc
+	subDone chan struct{}
+}
+
+// engineStore is the store the Manager gets: the shared one when there is
+// one, so the Manager sees its Invalidator and publishes ended sessions.
+func (b *backend) engineStore() caddyauth.Store {
+	if b.shared != nil {
+		return b.shared
+	}
+	return b.store
 }
 
 // Destruct implements caddy.Destructor: the last config using the store is
-// gone, so stop the janitor and close the store.
+// gone, so stop the janitor and the subscription and close the store.
 func (b *backend) Destruct() error {
 	if b.stop != nil {
 		b.stop()
 		<-b.done
+	}
+	if b.subStop != nil {
+		b.subStop()
+		<-b.subDone
 	}
 	return b.store.Close()
 }
@@ -52,7 +82,10 @@ func loadBackend(sc StoreConfig, cacheSize int, cacheTTL time.Duration, replaySi
 		cacheTTL = caddyauth.DefaultCacheTTL
 	}
 	key := "memory"
-	if sc.Backend == "bolt" {
+	switch sc.Backend {
+	case "redis":
+		key = sc.Redis.poolKey()
+	case "bolt":
 		abs, err := filepath.Abs(sc.Path)
 		if err != nil {
 			return nil, "", fmt.Errorf("sessiongate store path %q: %w", sc.Path, err)
@@ -63,13 +96,18 @@ func loadBackend(sc StoreConfig, cacheSize int, cacheTTL time.Duration, replaySi
 	val, _, err := pool.LoadOrNew(key, func() (caddy.Destructor, error) {
 		mk := masterKey
 		if mk == nil {
-			if sc.Backend == "bolt" {
+			switch sc.Backend {
+			case "bolt":
 				k, err := loadOrCreateKeyFile(sc.Path + ".key")
 				if err != nil {
 					return nil, err
 				}
 				mk = k
-			} else {
+			case "redis":
+				// A key of this node alone would refuse every session
+				// another node stored.
+				return nil, errors.New("redis needs master_key")
+			default:
 				mk = caddyauth.NewMasterKey()
 			}
 		}
@@ -78,8 +116,15 @@ func loadBackend(sc StoreConfig, cacheSize int, cacheTTL time.Duration, replaySi
 			return nil, err
 		}
 		b := &backend{cache: caddyauth.NewKeyCache(cacheSize, cacheTTL), sealer: sealer,
-			replay: caddyauth.NewMemoryReplayGuard(replaySize, nil)}
-		if sc.Backend == "bolt" {
+			replay: caddyauth.NewMemoryReplayGuard(replaySize, nil),
+			eph:    caddyauth.NewLocalEphemeral(caddyauth.DefaultEphemeralSize, nil)}
+		switch sc.Backend {
+		case "redis":
+			// Challenges, replay marks and failure counters live in Redis
+			// too, so every node sees them (SEC-24).
+			b.shared, b.redis = newRedisStore(sc.Redis), sc.Redis
+			b.store, b.eph, b.replay = b.shared.LazyStore, b.shared, b.shared
+		case "bolt":
 			timeout := time.Duration(sc.OpenTimeout)
 			if timeout == 0 {
 				timeout = time.Second
@@ -88,7 +133,7 @@ func loadBackend(sc StoreConfig, cacheSize int, cacheTTL time.Duration, replaySi
 			b.store = caddyauth.NewLazyStore("bolt store "+path, func() (caddyauth.Store, error) {
 				return bolt.Open(path, bolt.Options{Timeout: timeout})
 			})
-		} else {
+		default:
 			b.store = caddyauth.NewLazyStore("memory store", func() (caddyauth.Store, error) { return memory.New(), nil })
 		}
 		return b, nil
@@ -120,6 +165,37 @@ func (b *backend) startJanitor(every time.Duration, obs caddyauth.Observer, log 
 				case <-t.C:
 				}
 			}
+		}()
+	})
+}
+
+// startInvalidations starts, once per backend with a shared store, the
+// goroutine that applies other nodes' invalidations to the key cache: drop
+// the named entries, and flush the whole cache on every (re)subscription,
+// because pub/sub forgets what was published while this node was not
+// listening (REL-04). Like the janitor, it lives as long as the backend.
+func (b *backend) startInvalidations(log *zap.Logger) {
+	if b.shared == nil {
+		return
+	}
+	b.subOnce.Do(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		b.subStop, b.subDone = cancel, make(chan struct{})
+		go func() {
+			defer close(b.subDone)
+			subscriptions := 0
+			b.shared.SubscribeInvalidations(ctx, func(keys []string) {
+				for _, k := range keys {
+					b.cache.Remove(k)
+				}
+			}, func() {
+				b.cache.Purge()
+				cacheFlushes.Inc()
+				if subscriptions++; subscriptions > 1 {
+					log.Info("resubscribed to session invalidations; key cache flushed",
+						zap.String("store", b.redis.name()))
+				}
+			})
 		}()
 	})
 }
