@@ -1,7 +1,9 @@
 // Package e2e runs the custom Caddy binary (./xcaddy) as a separate process
 // and talks to it over loopback like real clients do: the amatino wire format
 // from WIRE.md, the admin API, and the CLI. Nothing here imports the
-// product's signing code: the client is written from WIRE.md alone.
+// product's signing code: the client is written from WIRE.md alone — except
+// native_test.go, which drives the product's Go client (caddyauth/client)
+// end to end; the native bad-input corpus has its own WIRE.md signer.
 package e2e
 
 import (
@@ -187,10 +189,28 @@ type gwOpts struct {
 	Amatino string
 	// Videntity also enables the videntity dialect on the main site.
 	Videntity bool
+	// Sxt, when not empty, enables the sxt dialect on the main site with
+	// this as the body of its `sxt { }` block (one option per line).
+	Sxt string
+	// Native, when not empty, enables the native (RFC 9421) scheme on the
+	// main site with this as the body of its `native { }` block (one option
+	// per line; a comment line for the defaults).
+	Native string
 	// Site is extra lines for the main site's block.
 	Site string
 	// Global is extra lines for the global `sessiongate { }` block.
 	Global string
+	// Limits replaces the global block's login_limits block. Empty means
+	// lockout and throttles off: most tests log in far more often, from
+	// one IP, than the defaults allow; abuse_test.go turns them on.
+	Limits string
+	// Store, when set, replaces the global block's `store bolt …` line,
+	// e.g. with a `store redis { … }` block (see redisStore in
+	// redis_test.go; a redis store also needs a master_key in Global).
+	Store string
+	// Env is extra KEY=value environment of the Caddy process, for
+	// {env.*} placeholders.
+	Env []string
 	// ExtraSites is appended to the Caddyfile (template: {{.Port2}},
 	// {{.Upstream}} are available).
 	ExtraSites string
@@ -206,7 +226,11 @@ type tmplData struct {
 	Dir                string
 	Users              string
 	Amatino, Global    string
+	Limits             string
+	Store              string
 	Videntity          bool
+	Sxt                string
+	Native             string
 	Site               string
 	ExtraSites         string
 }
@@ -220,7 +244,7 @@ const defaultCaddyfile = `{
 		level DEBUG
 	}
 	sessiongate {
-		store bolt {{.Dir}}/sessions.db
+		{{if .Store}}{{.Store}}{{else}}store bolt {{.Dir}}/sessions.db{{end}}
 		hash {
 			time 1
 			memory 64KiB
@@ -229,6 +253,11 @@ const defaultCaddyfile = `{
 			queue 256
 			insecure_allow_weak
 		}
+		{{if .Limits}}{{.Limits}}{{else}}login_limits {
+			max_failures off
+			ip_rate off
+			global_rate off
+		}{{end}}
 {{.Users}}{{.Global}}
 	}
 }
@@ -242,6 +271,16 @@ http://127.0.0.1:{{.Port}} {
 		}
 {{- if .Videntity}}
 		videntity
+{{- end}}
+{{- if .Sxt}}
+		sxt {
+{{.Sxt}}
+		}
+{{- end}}
+{{- if .Native}}
+		native {
+{{.Native}}
+		}
 {{- end}}
 	}
 	reverse_proxy {{.Upstream}}
@@ -365,6 +404,7 @@ func prepareGateway(t *testing.T, up *upstream, o gwOpts) *gateway {
 		"XDG_DATA_HOME="+filepath.Join(dir, "data"),
 		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
 		"HOME="+filepath.Join(dir, "home"))
+	g.env = append(g.env, o.Env...)
 	src := o.Caddyfile
 	if src == "" {
 		src = defaultCaddyfile
@@ -374,7 +414,7 @@ func prepareGateway(t *testing.T, up *upstream, o gwOpts) *gateway {
 		upAddr = up.Addr()
 	}
 	data := tmplData{Admin: g.admin, Port: g.port, Port2: g.port2, Upstream: upAddr, Dir: dir,
-		Users: usersBlock(alice, bob), Amatino: o.Amatino, Global: o.Global, Videntity: o.Videntity, Site: o.Site}
+		Users: usersBlock(alice, bob), Amatino: o.Amatino, Global: o.Global, Limits: o.Limits, Store: o.Store, Videntity: o.Videntity, Sxt: o.Sxt, Native: o.Native, Site: o.Site}
 	extra, err := execTemplate(o.ExtraSites, data)
 	if err != nil {
 		t.Fatalf("extra sites template: %v", err)
