@@ -75,9 +75,9 @@ type AbuseConfig struct {
 	// MaxSignatureFailures bad signatures on one session within
 	// SignatureWindow put that session under a signature lock for the rest
 	// of the window: its signatures are checked only at the current second
-	// (±1) and never against the body, so a flood of forgeries on a known
-	// session id stops costing window searches, while the owner's fresh
-	// signatures still pass. Default 20 in 1m.
+	// (±1), so a flood of forgeries on a known session id stops costing
+	// window searches, while the owner's fresh signatures still pass.
+	// Default 20 in 1m.
 	MaxSignatureFailures int
 	SignatureWindow      time.Duration
 }

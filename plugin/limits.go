@@ -46,8 +46,9 @@ type LoginLimits struct {
 	GlobalBurst int `json:"global_burst,omitempty"`
 	// SignatureFailures bad signatures on one session within
 	// SignatureWindow put it under a signature lock: its signatures are
-	// then checked only at the current second and never against the body,
-	// so forgery floods stop costing window searches. Default: 20; -1: off.
+	// then checked only at the current second (±1), so forgery floods stop
+	// costing window searches; a client whose clock is off by more than a
+	// second is refused until the lock passes. Default: 20; -1: off.
 	SignatureFailures int `json:"signature_failures,omitempty"`
 	// SignatureWindow is the signature lock's window. Default: 1m.
 	SignatureWindow caddy.Duration `json:"signature_window,omitempty"`

@@ -97,9 +97,10 @@ func (d *Dialect) Verify(r *http.Request, path string) (*Verified, *caddyauth.Re
 	}
 
 	// A session that collected too many bad signatures recently is only
-	// checked at the current second (±1) and never against its body: a
-	// flood of forgeries on a known id then costs three HMACs each instead
-	// of a window search, while its owner's fresh signatures still pass.
+	// checked at the current second (±1): a flood of forgeries on a known
+	// id then costs three HMACs per variant instead of a window search,
+	// while its owner's fresh signatures, body-signed ones included, still
+	// pass.
 	locked := d.m.Abuse().SignatureLocked(idStr)
 	search := window
 	if locked {
@@ -115,7 +116,7 @@ func (d *Dialect) Verify(r *http.Request, path string) (*Verified, *caddyauth.Re
 	if !d.o.RequireBodySignature {
 		off, ok = match(nil)
 	}
-	if !ok && !locked && *d.o.LegacyBodySignatures && r.ContentLength != 0 {
+	if !ok && *d.o.LegacyBodySignatures && r.ContentLength != 0 {
 		body, ref := readBody(r, d.o.MaxBody)
 		if ref != nil {
 			return nil, ref
