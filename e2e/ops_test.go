@@ -259,6 +259,7 @@ func TestReloadUnderTraffic(t *testing.T) {
 
 	var (
 		ok, failed atomic.Int64
+		retried    atomic.Int64
 		mu         sync.Mutex
 		failures   []string
 		stop       = make(chan struct{})
@@ -275,7 +276,7 @@ func TestReloadUnderTraffic(t *testing.T) {
 					return
 				default:
 				}
-				resp, body, err := c.get(s, fmt.Sprintf("/traffic/%d/%d", w, i))
+				resp, body, err := c.getAcrossReload(s, fmt.Sprintf("/traffic/%d/%d", w, i), &retried)
 				if err == nil && resp.StatusCode == http.StatusOK {
 					ok.Add(1)
 					continue
@@ -336,7 +337,7 @@ func TestReloadUnderTraffic(t *testing.T) {
 	if n := failed.Load(); n != 0 {
 		t.Errorf("%d of %d proxied requests failed during reloads: %q", n, n+ok.Load(), failures)
 	}
-	t.Logf("%d requests during 10 reloads and 1 refused load", ok.Load())
+	t.Logf("%d requests during 10 reloads and 1 refused load, %d retried after a connection closed by a reload", ok.Load(), retried.Load())
 	resp2, body2, err := c.get(s, "/after-reloads")
 	if err != nil || resp2.StatusCode != http.StatusOK {
 		t.Fatalf("session after reloads: %v %v %s", err, resp2, body2)
