@@ -134,6 +134,10 @@ type Abuse struct {
 	// fallbacks counts how often shared state failed and local state
 	// answered instead.
 	fallbacks uint64
+	// obs counts each fallback as a store error (op failure_counter), so
+	// an outage of the shared counters shows in metrics (REL-02). Set by
+	// the Manager.
+	obs Observer
 }
 
 // bucket is a token bucket: tokens refill at rate per second up to burst.
@@ -233,7 +237,11 @@ func (a *Abuse) state(f func(Ephemeral) error) {
 	if err := f(a.shared); err != nil && a.shared != Ephemeral(a.local) {
 		a.mu.Lock()
 		a.fallbacks++
+		obs := a.obs
 		a.mu.Unlock()
+		if obs != nil {
+			obs.StoreError("failure_counter")
+		}
 		_ = f(a.local) // local state never fails
 	}
 }

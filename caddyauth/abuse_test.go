@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sessiongate/sessiongate/caddyauth"
+	"github.com/sessiongate/sessiongate/caddyauth/enginetest"
 )
 
 var abuseEpoch = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
@@ -166,5 +167,25 @@ func TestAbuseFallbackREL02(t *testing.T) {
 	}
 	if a.Fallbacks() == 0 {
 		t.Fatal("fallbacks not counted")
+	}
+}
+
+// REL-02: a Manager counts each fallback as a store error
+// (store_errors_total{op="failure_counter"}).
+func TestAbuseFallbackCountedREL02(t *testing.T) {
+	obs := enginetest.NewObserver()
+	abuse := caddyauth.NewAbuse(caddyauth.AbuseConfig{MaxFailures: 5, IPRate: -1, GlobalRate: -1}, brokenEphemeral{}, nil)
+	static, _ := caddyauth.NewStaticUsers(nil)
+	m, err := caddyauth.NewManager(caddyauth.Config{Store: enginetest.NewStore(), Users: static,
+		Hasher: enginetest.CheapHasher(t), Sealer: enginetest.NewSealer(t), Abuse: abuse, Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.CheckPassword(context.Background(), caddyauth.PasswordLogin{Email: "x@example.com", Password: "pw"})
+	if !errors.Is(err, caddyauth.ErrBadCredentials) {
+		t.Fatalf("login: %v", err)
+	}
+	if obs.StoreErrors("failure_counter") == 0 {
+		t.Fatalf("fallback not counted: %s", obs.Counts())
 	}
 }

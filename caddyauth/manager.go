@@ -116,6 +116,11 @@ func NewManager(cfg Config) (*Manager, error) {
 	if m.obs == nil {
 		m.obs = NopObserver{}
 	}
+	m.abuse.mu.Lock()
+	if m.abuse.obs == nil {
+		m.abuse.obs = m.obs
+	}
+	m.abuse.mu.Unlock()
 	return m, nil
 }
 
