@@ -28,7 +28,7 @@ Tools for the sessiongate plugin.
   user key add|remove                         manage a user's Ed25519 keys
   session list|revoke|revoke-all              manage a user's sessions
   hash-password                               print an argon2id PHC string
-  sign                                        print amatino signature headers
+  sign                                        print signed-request headers (amatino, rfc9421)
 
 The user and session commands talk to the admin API of the running Caddy
 instance (module admin.api.sessiongate), because the store is held by the

@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/sessiongate/sessiongate/caddyauth"
 	"github.com/sessiongate/sessiongate/caddyauth/password"
 	"github.com/sessiongate/sessiongate/caddyauth/sign"
+	"github.com/sessiongate/sessiongate/caddyauth/sign/rfc9421"
 )
 
 // cmdFixture runs `caddy sessiongate …` command trees against the admin
@@ -290,6 +292,11 @@ func TestCommandSign(t *testing.T) {
 			"X-Signature: XQOHuBQDB6RQIY1Uin+ADZNPI6LHu9Twj9PDHj8cfRseTuWnHY41+RpkBkyy4DMo5+cHN2dVKTXsIcsPLkpvwQ==",
 			"curl -X GET -H 'X-Session-ID: 7' -H 'X-Signature: XQOHuBQDB6RQIY1Uin+ADZNPI6LHu9Twj9PDHj8cfRseTuWnHY41+RpkBkyy4DMo5+cHN2dVKTXsIcsPLkpvwQ==' 'http://localhost/entities'",
 		}},
+		{"explicit amatino scheme", key + "\n", []string{"--scheme", "amatino", "--session-id", "7", "--path", "/entities", "--time", "1700000000"}, []string{
+			"X-Session-ID: 7",
+			"X-Signature: XQOHuBQDB6RQIY1Uin+ADZNPI6LHu9Twj9PDHj8cfRseTuWnHY41+RpkBkyy4DMo5+cHN2dVKTXsIcsPLkpvwQ==",
+			"curl -X GET -H 'X-Session-ID: 7' -H 'X-Signature: XQOHuBQDB6RQIY1Uin+ADZNPI6LHu9Twj9PDHj8cfRseTuWnHY41+RpkBkyy4DMo5+cHN2dVKTXsIcsPLkpvwQ==' 'http://localhost/entities'",
+		}},
 		{"query not signed, key file", "", []string{"--session-id", "7", "--path", "/entities?x=1", "--time", "1700000000", "--key-file", keyFile, "--url", "http://127.0.0.1:8080/"}, []string{
 			"X-Session-ID: 7",
 			"X-Signature: " + amatinoSig(key, 1700000000, "/entities", nil),
@@ -383,6 +390,224 @@ func TestCommandHashPassword(t *testing.T) {
 		_, _, err := runCmd(t, tc.stdin, append([]string{"hash-password"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("hash-password %v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// signedLines splits the sign command's output into its header fields and
+// its curl line.
+func signedLines(t *testing.T, out string) (http.Header, []string, string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) < 3 || !strings.HasPrefix(lines[len(lines)-1], "curl ") {
+		t.Fatalf("sign printed:\n%s", out)
+	}
+	h := http.Header{}
+	var order []string
+	for _, l := range lines[:len(lines)-1] {
+		k, v, ok := strings.Cut(l, ": ")
+		if !ok {
+			t.Fatalf("sign printed a line that is not a header field: %q", l)
+		}
+		h.Add(k, v)
+		order = append(order, k)
+	}
+	return h, order, lines[len(lines)-1]
+}
+
+// TestCommandSignRFC9421: the printed Signature-Input and Signature verify
+// under the gateway's default policy, with the key, keyid, created and
+// coverage the Go client would use, and the curl line sends exactly the
+// fields and target that were signed.
+func TestCommandSignRFC9421(t *testing.T) {
+	const key = "q3V7mT0d9ZrW1bYkN2sPfH6xLcE8uJgA4iOyRtQnKvMA"
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte(key+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bodyFile := filepath.Join(dir, "body.txt")
+	fileBody := []byte("line one\nO'Brien\x00\xff")
+	if err := os.WriteFile(bodyFile, fileBody, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	jsonBody := `[{"name":"O'Brien"}]`
+	cases := []struct {
+		name        string
+		stdin       string
+		args        []string
+		method      string
+		target      string
+		authority   string // the Host the curl line sends
+		body        []byte // signed body; nil for none
+		contentType string
+		curlHost    string // a Host field the curl line must send, if any
+		curlBody    string // the curl arguments that send the body
+		curlURL     string
+	}{
+		{name: "GET with query", stdin: key + "\n",
+			args:   []string{"--path", "/entities?x=1&y=%2F", "--url", "http://127.0.0.1:8080/"},
+			method: "GET", target: "/entities?x=1&y=%2F", authority: "127.0.0.1:8080",
+			curlURL: "'http://127.0.0.1:8080/entities?x=1&y=%2F'"},
+		{name: "GET without query, default url", stdin: key,
+			args:   []string{"--key-file", keyFile, "--path", "/"},
+			method: "GET", target: "/", authority: "localhost", curlURL: "'http://localhost/'"},
+		{name: "POST with body", stdin: key + "\r\n",
+			args:   []string{"--method", "POST", "--path", "/entities", "--body", jsonBody, "--url", "https://API.example.com"},
+			method: "POST", target: "/entities", authority: "API.example.com", body: []byte(jsonBody), contentType: "application/json",
+			curlBody: `-H 'Content-Type: application/json' --data-binary '[{"name":"O'\''Brien"}]'`,
+			curlURL:  "'https://API.example.com/entities'"},
+		{name: "PUT with body file, content type and host", stdin: key,
+			args: []string{"--method", "PUT", "--path", "/a/../b?q", "--body-file", bodyFile, "--content-type", "text/plain; charset=utf-8",
+				"--url", "http://127.0.0.1:9000", "--host", "api.example.com"},
+			method: "PUT", target: "/a/../b?q", authority: "api.example.com", body: fileBody, contentType: "text/plain; charset=utf-8",
+			curlHost: "api.example.com",
+			curlBody: "-H 'Content-Type: text/plain; charset=utf-8' --data-binary '@" + bodyFile + "' --path-as-is",
+			curlURL:  "'http://127.0.0.1:9000/a/../b?q'"},
+		{name: "empty body is no body", stdin: key,
+			args:   []string{"--method", "POST", "--path", "/e", "--body", ""},
+			method: "POST", target: "/e", authority: "localhost",
+			curlBody: "-H 'Content-Type: application/json' --data-binary ''", curlURL: "'http://localhost/e'"},
+	}
+	policy := rfc9421.DefaultPolicy()
+	const sid = "7"
+	const ts = 1700000000
+	nonces := map[string]bool{}
+	for _, tc := range cases {
+		args := append([]string{"sign", "--scheme", "rfc9421", "--session-id", sid, "--time", strconv.Itoa(ts)}, tc.args...)
+		out, _, err := runCmd(t, tc.stdin, args...)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if strings.Contains(out, key) {
+			t.Errorf("%s: the output holds the api_key", tc.name)
+		}
+		h, order, curl := signedLines(t, out)
+		wantOrder := []string{"Signature-Input", "Signature"}
+		if tc.curlHost != "" {
+			wantOrder = append(wantOrder, "Host")
+		}
+		if tc.body != nil {
+			wantOrder = append(wantOrder, "Content-Digest", "Content-Type")
+		}
+		if strings.Join(order, ",") != strings.Join(wantOrder, ",") {
+			t.Errorf("%s: printed fields %v, want %v", tc.name, order, wantOrder)
+		}
+		if got := h.Get("Host"); got != tc.curlHost {
+			t.Errorf("%s: Host field %q, want %q", tc.name, got, tc.curlHost)
+		}
+		h.Del("Host") // the authority, not a header field, to the gateway
+		if tc.body != nil {
+			if got := h.Get("Content-Type"); got != tc.contentType {
+				t.Errorf("%s: Content-Type %q, want %q", tc.name, got, tc.contentType)
+			}
+			if err := rfc9421.VerifyContentDigest(h.Values("Content-Digest"), tc.body); err != nil {
+				t.Errorf("%s: Content-Digest does not match the body: %v", tc.name, err)
+			}
+			if !strings.HasPrefix(h.Get("Content-Digest"), "sha-256=:") {
+				t.Errorf("%s: Content-Digest %q is not sha-256", tc.name, h.Get("Content-Digest"))
+			}
+		}
+
+		req := rfc9421.Request{Method: tc.method, Scheme: "http", Authority: tc.authority, Target: tc.target, Header: h, HasBody: tc.body != nil}
+		if strings.HasPrefix(tc.curlURL, "'https") {
+			req.Scheme = "https"
+		}
+		keys := rfc9421.KeyResolverFunc(func(_ context.Context, id string) (rfc9421.Key, error) {
+			if id != sid {
+				return rfc9421.Key{}, &rfc9421.Error{Code: rfc9421.CodeUnknownKey}
+			}
+			return rfc9421.HMACKey([]byte(key)), nil
+		})
+		res, err := rfc9421.Verify(context.Background(), req, keys, policy, time.Unix(ts, 0))
+		if err != nil {
+			t.Errorf("%s: the printed signature does not verify: %v\n%s", tc.name, err, out)
+			continue
+		}
+		if res.KeyID != sid || res.Created.Unix() != ts || len(res.Nonce) != 22 || !res.Expires.IsZero() {
+			t.Errorf("%s: keyid %q created %v nonce %q expires %v", tc.name, res.KeyID, res.Created, res.Nonce, res.Expires)
+		}
+		if want := policy.Required(tc.body != nil); strings.Join(res.Components, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: covers %v, want %v", tc.name, res.Components, want)
+		}
+		if nonces[res.Nonce] {
+			t.Errorf("%s: nonce %q printed twice", tc.name, res.Nonce)
+		}
+		nonces[res.Nonce] = true
+		// The same fields on another method or host do not verify: the
+		// signature covers what the curl line sends, not just the path.
+		for _, other := range []rfc9421.Request{
+			{Method: "DELETE", Scheme: req.Scheme, Authority: req.Authority, Target: req.Target, Header: h, HasBody: req.HasBody},
+			{Method: req.Method, Scheme: req.Scheme, Authority: "evil.example", Target: req.Target, Header: h, HasBody: req.HasBody},
+			{Method: req.Method, Scheme: req.Scheme, Authority: req.Authority, Target: req.Target + "&z", Header: h, HasBody: req.HasBody},
+		} {
+			if _, err := rfc9421.Verify(context.Background(), other, keys, policy, time.Unix(ts, 0)); err == nil {
+				t.Errorf("%s: the signature also verifies for %s %s %s", tc.name, other.Method, other.Authority, other.Target)
+			}
+		}
+
+		want := []string{"curl", "-X", tc.method, "-H", shellQuote("Signature-Input: " + h.Get("Signature-Input")),
+			"-H", shellQuote("Signature: " + h.Get("Signature"))}
+		if tc.curlHost != "" {
+			want = append(want, "-H", shellQuote("Host: "+tc.curlHost))
+		}
+		if tc.body != nil {
+			want = append(want, "-H", shellQuote("Content-Digest: "+h.Get("Content-Digest")))
+		}
+		if tc.curlBody != "" {
+			want = append(want, tc.curlBody)
+		}
+		want = append(want, tc.curlURL)
+		if curl != strings.Join(want, " ") {
+			t.Errorf("%s: curl line\n%s\nwant\n%s", tc.name, curl, strings.Join(want, " "))
+		}
+	}
+
+	// Without --time, created is now.
+	out, _, err := runCmd(t, key, "sign", "--scheme", "rfc9421", "--session-id", sid, "--path", "/now")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _, _ := signedLines(t, out)
+	req := rfc9421.Request{Method: "GET", Scheme: "http", Authority: "localhost", Target: "/now", Header: h}
+	keys := rfc9421.KeyResolverFunc(func(context.Context, string) (rfc9421.Key, error) { return rfc9421.HMACKey([]byte(key)), nil })
+	if _, err := rfc9421.Verify(context.Background(), req, keys, policy, time.Now()); err != nil {
+		t.Errorf("signature for now does not verify at present: %v", err)
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown scheme", []string{"--scheme", "RFC9421"}, "--scheme"},
+		{"sign-body", []string{"--scheme", "rfc9421", "--body", "x", "--sign-body"}, "--sign-body"},
+		{"host with amatino", []string{"--host", "api.example.com"}, "--host"},
+		{"url with path", []string{"--scheme", "rfc9421", "--url", "http://h/api"}, "--url"},
+		{"url with query", []string{"--scheme", "rfc9421", "--url", "http://h/?a"}, "--url"},
+		{"url without host", []string{"--scheme", "rfc9421", "--url", "http:///"}, "--url"},
+		{"url not http", []string{"--scheme", "rfc9421", "--url", "ftp://h"}, "--url"},
+		{"url relative", []string{"--scheme", "rfc9421", "--url", "127.0.0.1:8080"}, "--url"},
+		{"url with user", []string{"--scheme", "rfc9421", "--url", "http://u:p@h"}, "--url"},
+		{"host with path", []string{"--scheme", "rfc9421", "--host", "h/x"}, "--host"},
+		{"host with space", []string{"--scheme", "rfc9421", "--host", "h x"}, "--host"},
+		{"path not ASCII", []string{"--scheme", "rfc9421", "--path", "/caf\u00e9"}, "--path"},
+		{"path with control", []string{"--scheme", "rfc9421", "--path", "/a\x00"}, "--path"},
+		{"content type with CR LF", []string{"--scheme", "rfc9421", "--body", "x", "--content-type", "text/plain\r\nX-Evil: 1"}, "--content-type"},
+		{"empty content type", []string{"--scheme", "rfc9421", "--body", "x", "--content-type", " "}, "--content-type"},
+		{"lower-case method", []string{"--scheme", "rfc9421", "--method", "post"}, "--method"},
+		{"key as flag", []string{"--scheme", "rfc9421", "--key", key}, "unknown flag"},
+	} {
+		out, _, err := runCmd(t, key, append([]string{"sign", "--session-id", sid}, tc.args...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want an error about %s", tc.name, err, tc.want)
+		}
+		if out != "" {
+			t.Errorf("%s: refused, yet printed %q", tc.name, out)
+		}
+		if err != nil && strings.Contains(err.Error(), key) {
+			t.Errorf("%s: the error echoes the key", tc.name)
 		}
 	}
 }
