@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sessiongate/sessiongate/caddyauth/client"
 )
 
 // TestMetrics: the counters of a happy path show on the admin /metrics,
@@ -582,6 +584,14 @@ func TestCaddyfileExample(t *testing.T) {
 		}
 		if echo.Path != "/hello" || echo.Query != "a=b" {
 			t.Errorf("echo saw path %q query %q, want /hello and a=b", echo.Path, echo.Query)
+		}
+		// The demo's native scheme, through the Go client (it logs in with
+		// amatino and signs RFC 9421 with the session's key).
+		_, hc := nativeClient(t, g, client.Config{Mode: client.ModeRFC9421HMAC,
+			Login: &client.PasswordLogin{AccountEmail: "demo@example.com", Secret: "correct horse battery staple"}})
+		nresp, nbody := send(t, hc, newReq(t, http.MethodPost, g.URL("/native?x=1"), []byte(`{"a":1}`), "application/json"))
+		if nresp.StatusCode != http.StatusOK || !strings.Contains(string(nbody), `"1001"`) {
+			t.Errorf("demo native POST: %d %s", nresp.StatusCode, nbody)
 		}
 		if resp, body, err := c.logout(s); err != nil || resp.StatusCode != http.StatusOK {
 			t.Fatalf("demo logout: %v %s", err, body)
