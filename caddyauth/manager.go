@@ -80,6 +80,8 @@ type Manager struct {
 	inv Invalidator
 	// idc caches users for identity headers.
 	idc *identityCache
+	// observing bounds ObserveOnce's background observations.
+	observing chan struct{}
 }
 
 // NewManager checks cfg and returns a Manager.
@@ -106,6 +108,7 @@ func NewManager(cfg Config) (*Manager, error) {
 		m.cache = NewKeyCache(DefaultCacheSize, DefaultCacheTTL)
 	}
 	m.idc = newIdentityCache(m.cache.TTL())
+	m.observing = make(chan struct{}, observeSlots)
 	if m.replay == nil {
 		if cfg.Ephemeral != nil {
 			m.replay = cfg.Ephemeral

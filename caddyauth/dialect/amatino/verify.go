@@ -142,19 +142,26 @@ func (d *Dialect) Verify(r *http.Request, path string) (*Verified, *caddyauth.Re
 	v := &Verified{Session: s, Offset: off}
 	// A signature is valid for 2*window+1 seconds at most; remember it
 	// that long.
-	first, err := d.m.SeenOnce(r.Context(), "amatino\x00"+idStr+"\x00"+sigStr, time.Duration(2*window+1)*time.Second)
-	if err != nil {
-		return nil, caddyauth.Unavailable()
-	}
-	if !first {
-		if d.o.Replay == ReplayReject {
+	replayKey, ttl := "amatino\x00"+idStr+"\x00"+sigStr, time.Duration(2*window+1)*time.Second
+	if d.o.Replay == ReplayReject {
+		first, err := d.m.SeenOnce(r.Context(), replayKey, ttl)
+		if err != nil {
+			return nil, caddyauth.Unavailable()
+		}
+		if !first {
 			d.m.Observer().Replay(caddyauth.DialectAmatino, "rejected")
 			d.m.Audit(caddyauth.Event{Type: "replay", Dialect: caddyauth.DialectAmatino, Reason: "rejected",
 				UserID: s.UserID, SessionHash: d.m.LogHash(s.ID), ClientIP: caddyauth.ClientIP(r.Context())})
 			return nil, unauthorized(caddyauth.CodeReplay, "signature already used", caddyauth.ResultReplay)
 		}
-		d.m.Observer().Replay(caddyauth.DialectAmatino, "observed")
-		v.Replayed = true
+	} else {
+		// Observe mode only counts repeats: with a shared guard the
+		// count happens in the background (Manager.ObserveOnce), so it
+		// costs the request no round trip and cannot fail it. Replayed
+		// is then only known for a node-local guard.
+		v.Replayed = !d.m.ObserveOnce(r.Context(), replayKey, ttl, func() {
+			d.m.Observer().Replay(caddyauth.DialectAmatino, "observed")
+		})
 	}
 	if d.o.IdleResetOnUse {
 		d.m.Used(r.Context(), s, d.o.IdleTimeout)
