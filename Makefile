@@ -55,7 +55,15 @@ FUZZ_TARGETS = \
 	./caddyauth/sign/rfc9421:FuzzSignVerify \
 	./caddyauth/dialect/sxt:FuzzLoginBodies \
 	./caddyauth/dialect/sxt:FuzzAuthorization \
-	./caddyauth/dialect/native:FuzzVerify
+	./caddyauth/dialect/native:FuzzVerify \
+	./caddyauth:FuzzParsePublicKeyBase64 \
+	./caddyauth/sign:FuzzSearch \
+	./caddyauth/dialect/amatino:FuzzLogin \
+	./caddyauth/dialect/amatino:FuzzVerifyHeaders \
+	./caddyauth/dialect/videntity:FuzzLoginForm \
+	./caddyauth/dialect/videntity:FuzzProxiedKey \
+	./plugin:FuzzCaddyfile \
+	./plugin:FuzzAdminCreateUser
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -512,7 +512,7 @@ func ParsePublicKeyBase64(s string) ([]byte, error) {
 	}
 	// y ≥ 2^255-19: a second spelling of a small y, refused like any
 	// non-canonical encoding.
-	if k[0] >= 0xed && k[31]&0x7f == 0x7f && len(bytes.TrimLeft(k[1:31], "\xff")) == 0 {
+	if k[0] >= 0xed && k[31]&0x7f == 0x7f && bytes.Count(k[1:31], []byte{0xff}) == 30 {
 		return nil, bad("not a canonical Ed25519 point encoding")
 	}
 	return k, nil

@@ -97,4 +97,3 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 	}
 }
-
