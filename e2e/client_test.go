@@ -115,6 +115,7 @@ func (c *amClient) do(req *http.Request) (*http.Response, []byte, error) {
 	if err != nil {
 		return resp, b, err
 	}
+	checkRefusal(req.URL.String(), resp.StatusCode, b) // SEC-44
 	return resp, b, nil
 }
 
@@ -134,6 +135,8 @@ func (c *amClient) tryLogin(email string, id int64, secret string) (amSession, e
 	if s.APIKey == "" || s.SessionID <= 0 {
 		return s, fmt.Errorf("login answer incomplete: %s", body)
 	}
+	registerSecret("amatino api key", s.APIKey)
+	registerSecret("raw session id", strconv.FormatInt(s.SessionID, 10))
 	return s, nil
 }
 
@@ -175,8 +178,10 @@ func (c *amClient) signed(method, target string, body []byte, s amSession, mode 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	sig := amSign(s.APIKey, ts, path, covered)
+	registerSecret("amatino signature", sig)
 	req.Header.Set("X-Session-ID", strconv.FormatInt(s.SessionID, 10))
-	req.Header.Set("X-Signature", amSign(s.APIKey, ts, path, covered))
+	req.Header.Set("X-Signature", sig)
 	return req
 }
 

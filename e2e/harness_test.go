@@ -109,6 +109,8 @@ func makeUsers() error {
 		if u.PHC, err = h.Hash(context.Background(), u.Secret); err != nil {
 			return err
 		}
+		registerSecret("user secret", u.Secret)
+		registerSecret("password hash", u.PHC)
 	}
 	return nil
 }
@@ -425,6 +427,7 @@ func prepareGateway(t *testing.T, up *upstream, o gwOpts) *gateway {
 		t.Fatalf("Caddyfile template: %v", err)
 	}
 	g.file = filepath.Join(dir, "Caddyfile")
+	registerCaddyfileSecrets(text)
 	if err := os.WriteFile(g.file, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -560,8 +563,14 @@ func (g *gateway) signal(sig syscall.Signal, grace time.Duration) {
 
 func (g *gateway) cleanup() {
 	g.Stop()
+	// SEC-44 for every gateway: its output and the refusals its clients
+	// received hold no secret the suite knows (canary_test.go).
+	scanGatewayOutput(g.t, "caddy", g.Logs())
+	for _, leak := range takeLeaks(g.port, g.port2, g.admin) {
+		g.t.Errorf("SEC-44: %s", leak)
+	}
 	if g.t.Failed() {
-		g.t.Logf("caddy output (tail):\n%s", tail(g.Logs(), 6000))
+		g.t.Logf("caddy output (tail, secrets redacted):\n%s", tail(suiteSecrets.redact(g.Logs()), 6000))
 	}
 }
 
@@ -723,6 +732,7 @@ func rawDo(t *testing.T, addr, raw string) (*http.Response, []byte) {
 	if err != nil {
 		t.Fatalf("read raw response body: %v", err)
 	}
+	checkRefusal("http://"+addr, resp.StatusCode, body) // SEC-44
 	return resp, body
 }
 

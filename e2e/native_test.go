@@ -45,7 +45,7 @@ func nativeClient(t *testing.T, g *gateway, cfg client.Config) (*client.Transpor
 	cfg.BaseURL = g.URL("")
 	base := &http.Transport{}
 	t.Cleanup(base.CloseIdleConnections)
-	cfg.Base = base
+	cfg.Base = recordingTransport{base: base} // registers what it signs and receives (SEC-44)
 	if cfg.Mode == client.ModeRFC9421HMAC && cfg.Login == nil {
 		cfg.Login = &client.PasswordLogin{AccountEmail: alice.Email, Secret: alice.Secret}
 	}

@@ -106,6 +106,8 @@ func (c *sxtClient) do(t *testing.T, method, url string, body any, hdr ...string
 	if err != nil {
 		t.Fatalf("%s %s: read body: %v", method, url, err)
 	}
+	registerAnswerCredentials(b) // tokens and auth codes (SEC-44)
+	checkRefusal(url, resp.StatusCode, b)
 	return resp, b
 }
 
@@ -124,8 +126,10 @@ func (c *sxtClient) code(t *testing.T, userID string) string {
 // token answers code with key k.
 func (c *sxtClient) token(t *testing.T, userID, code string, k sxtKey) (*http.Response, []byte) {
 	t.Helper()
+	sig := k.sign(code)
+	registerSecret("sxt login signature", sig)
 	return c.do(t, http.MethodPost, c.base+"/auth/token", map[string]string{"userId": userID, "authCode": code,
-		"signature": k.sign(code), "key": k.pub, "scheme": "ed25519"})
+		"signature": sig, "key": k.pub, "scheme": "ed25519"})
 }
 
 // parseSxtTokens checks a token answer as clients do: all four fields, and

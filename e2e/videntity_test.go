@@ -32,10 +32,12 @@ func videntityPost(t *testing.T, g *gateway, path string, form url.Values) (int,
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
+	checkRefusal(g.URL(path), resp.StatusCode, body) // SEC-44
 	var a videntityAnswer
 	if err := xml.Unmarshal(body, &a); err != nil {
 		t.Fatalf("POST %s: answer is not the XML of WIRE.md: %v\n%s", path, err, body)
 	}
+	registerSecret("videntity session key", a.SessionKey)
 	if !strings.HasPrefix(string(body), `<?xml version="1.0" encoding="utf-8"?>`) {
 		t.Fatalf("POST %s: no XML declaration: %s", path, body)
 	}
