@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha512"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sessiongate/sessiongate/caddyauth"
 	"github.com/sessiongate/sessiongate/caddyauth/password"
 )
 
@@ -37,10 +35,21 @@ type bench struct {
 	cheapPHC     string // argon2id t=1 m=64KiB p=1 (insecure_allow_weak)
 	defaultPHC   string // argon2id with password.DefaultParams
 	bcryptHash   string // from `caddy hash-password`
+	// masterKey is given to every Caddy (master_key placeholder, used by the
+	// redis and sessions_1m configurations): the preload seals under it.
+	masterKey []byte
+	redis     *redisServer  // when a redis configuration runs
+	many      *manySessions // when sessions_1m runs
+	starts    int           // Caddy starts so far (redis key prefixes)
 }
 
-func newBench(o options) (*bench, error) {
-	b := &bench{opts: o, clkTck: clockTicks(), secret: benchSecret}
+func newBench(o options, configs []*config) (b *bench, err error) {
+	b = &bench{opts: o, clkTck: clockTicks(), secret: benchSecret, masterKey: caddyauth.NewMasterKey()}
+	defer func() {
+		if err != nil {
+			b.close()
+		}
+	}()
 	if !o.noPin {
 		ts, err := exec.LookPath("taskset")
 		if err != nil {
@@ -78,6 +87,27 @@ func newBench(o options) (*bench, error) {
 		return nil, fmt.Errorf("caddy hash-password: %w", err)
 	}
 	b.bcryptHash = strings.TrimSpace(string(out))
+
+	for _, c := range configs {
+		switch {
+		case c.Store == "redis" && b.redis == nil:
+			ts := ""
+			if b.pinned {
+				ts = b.taskset
+			}
+			if b.redis, err = startRedis(ts); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(os.Stderr, "bench: redis-server on %s (pid %d)\n", b.redis.addr, b.redis.pid())
+		case c.Auth == authAmatinoMany && b.many == nil:
+			fmt.Fprintf(os.Stderr, "bench: sessions_1m: preloading %d sessions ...\n", o.sessions)
+			if b.many, err = preloadSessions(o.sessions, b.masterKey); err != nil {
+				return nil, err
+			}
+			fmt.Fprintf(os.Stderr, "bench: sessions_1m: %d sessions preloaded in %s, file %.0f MiB\n",
+				b.many.n, b.many.took.Round(time.Second), float64(b.many.size)/(1<<20))
+		}
+	}
 	return b, nil
 }
 
@@ -85,6 +115,8 @@ func (b *bench) close() {
 	if b.upstream != nil {
 		_ = b.upstream.Close()
 	}
+	b.redis.close()
+	b.many.close()
 }
 
 // clockTicks is USER_HZ from `getconf CLK_TCK`, 100 if that fails.
@@ -224,32 +256,6 @@ func login(ctx context.Context, hc *http.Client, base, secret string) (int, *ses
 	return resp.StatusCode, &s, nil
 }
 
-// signer produces amatino signatures the way a real client does (WIRE.md):
-// base64(HMAC-SHA512(api_key, unix seconds ++ path [++ raw body])). The
-// signature depends only on the second, so each worker computes it once per
-// second and reuses it within that second, exactly what a real client would
-// send. Written from WIRE.md, not with the product's sign package.
-type signer struct {
-	key    []byte
-	path   string
-	body   []byte // appended for legacy body-signing clients; nil otherwise
-	sec    int64
-	cached string
-}
-
-func (s *signer) sign(now time.Time) string {
-	sec := now.Unix()
-	if sec != s.sec || s.cached == "" {
-		m := hmac.New(sha512.New, s.key)
-		m.Write([]byte(strconv.FormatInt(sec, 10)))
-		m.Write([]byte(s.path))
-		m.Write(s.body)
-		s.cached = base64.StdEncoding.EncodeToString(m.Sum(nil))
-		s.sec = sec
-	}
-	return s.cached
-}
-
 // loadResult is what one measured load run produced.
 type loadResult struct {
 	Requests int64
@@ -257,6 +263,9 @@ type loadResult struct {
 	Statuses map[int]int64 // by HTTP status; 0 = transport error
 	Elapsed  time.Duration
 	Lat      []time.Duration // sorted
+	// Auth is the workers' wall time spent putting credentials on requests
+	// (signing): the generator's own cost of authentication.
+	Auth time.Duration
 }
 
 func (r *loadResult) quantile(q float64) time.Duration {
@@ -282,14 +291,18 @@ func newTransport(conns int) *http.Transport {
 	}
 }
 
-// runLoad drives conns closed-loop workers against url for d and returns
-// the latencies of every completed request. Non-2xx answers count as failed.
-func runLoad(hc *http.Client, c *config, url string, sess *session, body []byte, conns int, d time.Duration) *loadResult {
+// runLoad drives conns closed-loop workers against url for d (or until
+// limit, when not nil, is used up) and returns the latencies of every
+// completed request. newAuth gives each worker its authorizer (nil: none).
+// Non-2xx answers count as failed.
+func runLoad(hc *http.Client, c *config, url string, newAuth func() authorizer, body []byte, conns int,
+	d time.Duration, limit *atomic.Int64) *loadResult {
 	deadline := time.Now().Add(d)
 	type workerOut struct {
 		lat      []time.Duration
 		statuses map[int]int64
 		failed   int64
+		auth     time.Duration
 	}
 	outs := make([]workerOut, conns)
 	var wg sync.WaitGroup
@@ -301,20 +314,13 @@ func runLoad(hc *http.Client, c *config, url string, sess *session, body []byte,
 			o := &outs[w]
 			o.lat = make([]time.Duration, 0, 4096)
 			o.statuses = map[int]int64{}
-			var sg *signer
-			if c.Auth == authAmatino {
-				sg = &signer{key: []byte(sess.APIKey), path: c.Path}
-				if c.Legacy {
-					sg.body = body
-				}
-			}
-			sid := ""
-			if sess != nil {
-				sid = strconv.FormatInt(sess.SessionID, 10)
+			var a authorizer
+			if newAuth != nil {
+				a = newAuth()
 			}
 			for {
 				t0 := time.Now()
-				if !t0.Before(deadline) {
+				if !t0.Before(deadline) || (limit != nil && limit.Add(-1) < 0) {
 					return
 				}
 				var rd io.Reader
@@ -330,12 +336,9 @@ func runLoad(hc *http.Client, c *config, url string, sess *session, body []byte,
 				if body != nil {
 					req.Header.Set("Content-Type", "application/json")
 				}
-				switch c.Auth {
-				case authAmatino:
-					req.Header.Set("X-Session-ID", sid)
-					req.Header.Set("X-Signature", sg.sign(t0))
-				case authBasic:
-					req.SetBasicAuth(benchUser, benchSecretFor(c))
+				if a != nil {
+					a.authorize(req, t0)
+					o.auth += time.Since(t0)
 				}
 				resp, err := hc.Do(req)
 				if err != nil {
@@ -359,6 +362,7 @@ func runLoad(hc *http.Client, c *config, url string, sess *session, body []byte,
 	for _, o := range outs {
 		r.Lat = append(r.Lat, o.lat...)
 		r.Failed += o.failed
+		r.Auth += o.auth
 		for k, v := range o.statuses {
 			r.Statuses[k] += v
 			r.Requests += v
@@ -368,10 +372,8 @@ func runLoad(hc *http.Client, c *config, url string, sess *session, body []byte,
 	return r
 }
 
-// benchSecretFor is the basic_auth password; the same secret as the
-// sessiongate user (hashed with bcrypt by caddy hash-password).
-func benchSecretFor(*config) string { return benchSecret }
-
+// benchSecret is the bench user's password, for every scheme (argon2id for
+// sessiongate, bcrypt for basic_auth).
 const benchSecret = "bench-secret-not-for-production"
 
 // floodCounts counts the login flood's answers.

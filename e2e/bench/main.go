@@ -6,7 +6,7 @@
 //
 // Run from the module root:
 //
-//	go run ./e2e/bench [-rounds 3] [-duration 5s] [-conns 32] [-out dir] [-only name,...]
+//	go run ./e2e/bench [-rounds 3] [-duration 5s] [-conns 32] [-out dir] [-only name,...] [-big] [-profile name,...]
 package main
 
 import (
@@ -28,6 +28,8 @@ type options struct {
 	out      string
 	only     string
 	big      bool
+	sessions int    // sessions_1m: sessions preloaded
+	profile  string // configurations to CPU-profile in the last round
 	caddyBin string // set by the parent when it re-execs itself pinned
 	pinning  string // how pinning was done, passed to the pinned child
 	noPin    bool
@@ -44,7 +46,9 @@ func main() {
 	flag.IntVar(&o.conns, "conns", 32, "closed-loop workers, one keep-alive connection each")
 	flag.StringVar(&o.out, "out", "e2e/bench/results", "directory for latest.md and latest.json")
 	flag.StringVar(&o.only, "only", "", "comma-separated configurations to run (plain is always added as the baseline)")
-	flag.BoolVar(&o.big, "big", false, "also run the big configurations (sessions_1m; not implemented yet)")
+	flag.BoolVar(&o.big, "big", false, "also run the big configurations (sessions_1m: preloads -sessions sessions, minutes)")
+	flag.IntVar(&o.sessions, "sessions", 1_000_000, "sessions_1m: live sessions preloaded into the bolt store")
+	flag.StringVar(&o.profile, "profile", "", "comma-separated configurations (or \"all\") to CPU-profile through Caddy's admin pprof in the last round; saved under -out/profiles")
 	flag.StringVar(&o.caddyBin, "caddy-bin", "", "internal: a prebuilt caddy binary (skips the build)")
 	flag.StringVar(&o.pinning, "pinning", "", "internal: pinning description from the parent")
 	flag.BoolVar(&o.noPin, "no-pin", false, "do not pin to CPUs (taskset)")
@@ -62,6 +66,9 @@ func run(o options) error {
 	}
 	if o.duration > 10*time.Minute {
 		return fmt.Errorf("duration %s too long (at most 10m)", o.duration)
+	}
+	if o.sessions < 1 || o.sessions > 10_000_000 {
+		return fmt.Errorf("bad flags: sessions %d", o.sessions)
 	}
 	configs, err := selectConfigs(o.only, o.big)
 	if err != nil {
@@ -99,7 +106,8 @@ func run(o options) error {
 			return err
 		}
 		args := []string{"-caddy-bin", bin, "-rounds", fmt.Sprint(o.rounds), "-duration", o.duration.String(),
-			"-warmup", o.warmup.String(), "-conns", fmt.Sprint(o.conns), "-out", o.out, "-only", o.only}
+			"-warmup", o.warmup.String(), "-conns", fmt.Sprint(o.conns), "-out", o.out, "-only", o.only,
+			"-sessions", fmt.Sprint(o.sessions), "-profile", o.profile}
 		if o.big {
 			args = append(args, "-big")
 		}
@@ -125,7 +133,8 @@ func run(o options) error {
 	if o.caddyBin == "" {
 		return fmt.Errorf("%s set but no -caddy-bin", envPinned)
 	}
-	b, err := newBench(o)
+	loadBefore := loadAvg()
+	b, err := newBench(o, configs)
 	if err != nil {
 		return err
 	}
@@ -134,7 +143,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	return writeReport(o, res)
+	return writeReport(o, res, b, loadBefore)
 }
 
 // repoRoot finds the module root (the directory holding go.mod with this
