@@ -50,6 +50,10 @@ type Config struct {
 	// Replay remembers signatures or nonces; nil means Ephemeral's
 	// SeenOnce.
 	Replay ReplayGuard
+	// LocalReplay is this node's in-memory guard for observe-only replay
+	// counting; nil means Replay when that is in memory, else a new
+	// in-memory guard.
+	LocalReplay ReplayGuard
 	// Ephemeral holds challenges, replay marks and failure counters; nil
 	// means LocalEphemeral (one node). A shared store passes itself.
 	Ephemeral Ephemeral
@@ -80,8 +84,8 @@ type Manager struct {
 	inv Invalidator
 	// idc caches users for identity headers.
 	idc *identityCache
-	// observing bounds ObserveOnce's background observations.
-	observing chan struct{}
+	// localReplay is this node's guard for observe-only replay counting.
+	localReplay ReplayGuard
 }
 
 // NewManager checks cfg and returns a Manager.
@@ -108,12 +112,19 @@ func NewManager(cfg Config) (*Manager, error) {
 		m.cache = NewKeyCache(DefaultCacheSize, DefaultCacheTTL)
 	}
 	m.idc = newIdentityCache(m.cache.TTL())
-	m.observing = make(chan struct{}, observeSlots)
 	if m.replay == nil {
 		if cfg.Ephemeral != nil {
 			m.replay = cfg.Ephemeral
 		} else {
 			m.replay = NewMemoryReplayGuard(DefaultReplayCacheSize, m.clock)
+		}
+	}
+	m.localReplay = cfg.LocalReplay
+	if m.localReplay == nil {
+		if m.LocalReplay() {
+			m.localReplay = m.replay
+		} else {
+			m.localReplay = NewMemoryReplayGuard(DefaultReplayCacheSize, m.clock)
 		}
 	}
 	if m.obs == nil {

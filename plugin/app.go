@@ -297,7 +297,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	// Static users win over users in the store (see caddyauth.Layered).
 	a.mgr, err = caddyauth.NewManager(caddyauth.Config{Store: a.be.engineStore(),
 		Users: caddyauth.Layered{Static: dir, Store: a.be.engineStore()}, Hasher: hasher,
-		Sealer: a.be.sealer, Cache: a.be.cache, Replay: a.be.replay, Ephemeral: a.be.eph,
+		Sealer: a.be.sealer, Cache: a.be.cache, Replay: a.be.replay, LocalReplay: a.be.localReplay, Ephemeral: a.be.eph,
 		Abuse:    caddyauth.NewAbuse(a.LoginLimits.abuseConfig(), a.be.eph, nil),
 		Observer: eventObserver{Observer: a.obs, emit: a.emit}})
 	if err != nil {

@@ -40,6 +40,9 @@ type backend struct {
 	redis  *RedisConfig
 	cache  *caddyauth.KeyCache
 	replay caddyauth.ReplayGuard
+	// localReplay counts observe-only repeats on this node, whatever the
+	// store (see caddyauth.Manager.ObserveOnce).
+	localReplay caddyauth.ReplayGuard
 	// eph holds challenges and failure counters: node-local for bolt and
 	// memory; a shared store provides its own.
 	eph    caddyauth.Ephemeral
@@ -115,9 +118,10 @@ func loadBackend(sc StoreConfig, cacheSize int, cacheTTL time.Duration, replaySi
 		if err != nil {
 			return nil, err
 		}
+		local := caddyauth.NewMemoryReplayGuard(replaySize, nil)
 		b := &backend{cache: caddyauth.NewKeyCache(cacheSize, cacheTTL), sealer: sealer,
-			replay: caddyauth.NewMemoryReplayGuard(replaySize, nil),
-			eph:    caddyauth.NewLocalEphemeral(caddyauth.DefaultEphemeralSize, nil)}
+			replay: local, localReplay: local,
+			eph: caddyauth.NewLocalEphemeral(caddyauth.DefaultEphemeralSize, nil)}
 		switch sc.Backend {
 		case "redis":
 			// Challenges, replay marks and failure counters live in Redis
