@@ -7,7 +7,7 @@
 GO       ?= go
 FUZZTIME ?= 60s
 
-.PHONY: all build run test deps fmt-check vet layering fuzz bench clean
+.PHONY: all build run test deps fmt-check vet layering sec21 fuzz bench clean
 
 all: build
 
@@ -17,7 +17,7 @@ build:
 run:
 	$(GO) run ./xcaddy run --config Caddyfile.example
 
-test: fmt-check vet layering deps
+test: fmt-check vet layering sec21 deps
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # The redis store's tests start their own redis-server on a free loopback
@@ -39,6 +39,16 @@ vet:
 layering:
 	@if $(GO) list -deps ./caddyauth/... | grep -q '^github.com/caddyserver/'; then \
 		echo "caddyauth/ imports Caddy:"; $(GO) list -deps ./caddyauth/... | grep '^github.com/caddyserver/'; exit 1; fi
+
+# SEC-21: MACs, signatures and digests are compared in constant time only
+# (hmac.Equal, subtle.ConstantTimeCompare). The files that compare them must
+# not use bytes.Equal or == on converted strings.
+SEC21_FILES = caddyauth/sign/amatino.go caddyauth/sign/rfc9421/key.go caddyauth/sign/rfc9421/digest.go \
+	caddyauth/dialect/amatino/verify.go caddyauth/dialect/native/verify.go caddyauth/dialect/videntity/verify.go \
+	caddyauth/tokens.go caddyauth/seal.go
+sec21:
+	@if grep -nE 'bytes\.Equal\(|string\([a-zA-Z_.]+\) *== *string\(' $(SEC21_FILES); then \
+		echo "SEC-21: compare MACs, signatures and digests with hmac.Equal or subtle.ConstantTimeCompare"; exit 1; fi
 
 # Each fuzz target runs alone (go test allows one -fuzz pattern per package).
 FUZZ_TARGETS = \
