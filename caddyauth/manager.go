@@ -50,6 +50,10 @@ type Config struct {
 	// Replay remembers signatures or nonces; nil means Ephemeral's
 	// SeenOnce.
 	Replay ReplayGuard
+	// MaxSessionsPerUser caps the live sessions of one user: a login that
+	// makes one too many ends the user's oldest session (SEC-13). 0 means
+	// no cap.
+	MaxSessionsPerUser int
 	// LocalReplay is this node's in-memory guard for observe-only replay
 	// counting; nil means Replay when that is in memory, else a new
 	// in-memory guard.
@@ -86,6 +90,8 @@ type Manager struct {
 	idc *identityCache
 	// localReplay is this node's guard for observe-only replay counting.
 	localReplay ReplayGuard
+	// maxSessions is Config.MaxSessionsPerUser.
+	maxSessions int
 }
 
 // NewManager checks cfg and returns a Manager.
@@ -94,7 +100,8 @@ func NewManager(cfg Config) (*Manager, error) {
 		return nil, fmt.Errorf("session manager: store, users, hasher and sealer are required")
 	}
 	m := &Manager{store: cfg.Store, users: cfg.Users, hasher: cfg.Hasher, sealer: cfg.Sealer,
-		cache: cfg.Cache, replay: cfg.Replay, eph: cfg.Ephemeral, clock: cfg.Clock, obs: cfg.Observer}
+		cache: cfg.Cache, replay: cfg.Replay, eph: cfg.Ephemeral, clock: cfg.Clock, obs: cfg.Observer,
+		maxSessions: cfg.MaxSessionsPerUser}
 	if m.clock == nil {
 		m.clock = SystemClock{}
 	}
@@ -340,6 +347,7 @@ func (m *Manager) StartSession(ctx context.Context, ns NewSession) (*Session, er
 		return nil, fmt.Errorf("start session: %w", asUnavailable(err))
 	}
 	m.obs.SessionCreated(ns.Dialect)
+	m.enforceSessionCap(ctx, s.UserID, s.ID)
 	return s, nil
 }
 

@@ -149,6 +149,7 @@ func (m *Manager) StartTokenSession(ctx context.Context, u *User, d Dialect, lt 
 			Tokens: p.tokens()}
 		if err = m.store.CreateSession(ctx, s.Clone()); err == nil {
 			m.obs.SessionCreated(d)
+			m.enforceSessionCap(ctx, s.UserID, s.ID)
 			return s, p, nil
 		}
 		if !errors.Is(err, ErrExists) {

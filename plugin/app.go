@@ -65,6 +65,11 @@ type App struct {
 	// signatures. Default: 100000.
 	ReplayCacheSize int `json:"replay_cache_size,omitempty"`
 
+	// MaxSessionsPerUser caps the live sessions of one user, every dialect
+	// together: a login that makes one too many ends that user's oldest
+	// session (SEC-13). Default: 0, no cap.
+	MaxSessionsPerUser int `json:"max_sessions_per_user,omitempty"`
+
 	// LoginLimits sets account lockout, login throttles and the
 	// per-session signature lock. Default: all on with their defaults
 	// (10 failures in 15m lock an account for 15m; 1 login/s per client
@@ -298,8 +303,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.mgr, err = caddyauth.NewManager(caddyauth.Config{Store: a.be.engineStore(),
 		Users: caddyauth.Layered{Static: dir, Store: a.be.engineStore()}, Hasher: hasher,
 		Sealer: a.be.sealer, Cache: a.be.cache, Replay: a.be.replay, LocalReplay: a.be.localReplay, Ephemeral: a.be.eph,
-		Abuse:    caddyauth.NewAbuse(a.LoginLimits.abuseConfig(), a.be.eph, nil),
-		Observer: eventObserver{Observer: a.obs, emit: a.emit}})
+		MaxSessionsPerUser: a.MaxSessionsPerUser,
+		Abuse:              caddyauth.NewAbuse(a.LoginLimits.abuseConfig(), a.be.eph, nil),
+		Observer:           eventObserver{Observer: a.obs, emit: a.emit}})
 	if err != nil {
 		return fmt.Errorf("sessiongate: %w", err)
 	}
@@ -320,6 +326,9 @@ func (a *App) cacheSize() int {
 func (a *App) Validate() error {
 	if a.CacheTTL < 0 || a.PurgeInterval < 0 {
 		return fmt.Errorf("sessiongate: cache_ttl and purge_interval must not be negative")
+	}
+	if a.MaxSessionsPerUser < 0 {
+		return fmt.Errorf("sessiongate: max_sessions_per_user must not be negative")
 	}
 	if err := a.LoginLimits.validate(); err != nil {
 		return err

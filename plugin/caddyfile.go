@@ -51,6 +51,7 @@ func init() {
 //		cache_ttl <duration>
 //		replay_cache_size <n>
 //		purge_interval <duration>
+//		max_sessions_per_user <n>
 //		login_limits {
 //			max_failures <n>|off
 //			failure_window <duration>
@@ -130,6 +131,12 @@ func parseGlobalOption(d *caddyfile.Dispenser, existing any) (any, error) {
 				app.Store = new(StoreConfig)
 			}
 			app.Store.OpenTimeout = dur
+		case "max_sessions_per_user":
+			n, err := parseInt(d, 1)
+			if err != nil {
+				return nil, err
+			}
+			app.MaxSessionsPerUser = n
 		case "login_limits":
 			l, err := parseLoginLimits(d)
 			if err != nil {
