@@ -181,9 +181,6 @@ func NewAbuse(cfg AbuseConfig, shared Ephemeral, clock Clock) *Abuse {
 	return a
 }
 
-// Config returns the effective settings.
-func (a *Abuse) Config() AbuseConfig { return a.cfg }
-
 // Fallbacks is how many times shared state failed and node-local state
 // answered instead.
 func (a *Abuse) Fallbacks() uint64 {

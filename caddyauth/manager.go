@@ -163,12 +163,6 @@ func (m *Manager) Ephemeral() Ephemeral { return m.eph }
 // Abuse returns the lockouts and throttles.
 func (m *Manager) Abuse() *Abuse { return m.abuse }
 
-// Clock returns the manager's clock.
-func (m *Manager) Clock() Clock { return m.clock }
-
-// Sealer returns the sealer (AES-GCM at rest, keyed log hashes).
-func (m *Manager) Sealer() *Sealer { return m.sealer }
-
 // TokenCacheKey is the key cache key of a bearer token's session: the token
 // digest with a prefix, so it can never collide with a session id.
 func TokenCacheKey(digest string) string { return "token:" + digest }

@@ -137,11 +137,5 @@ func (l Layered) UserByKeyID(ctx context.Context, keyID string) (*User, error) {
 		func() (*User, error) { return l.Store.UserByKeyID(ctx, keyID) })
 }
 
-// IsStatic reports whether id belongs to a static user.
-func (l Layered) IsStatic(id int64) bool {
-	_, ok := l.Static.byID[id]
-	return ok
-}
-
 // Len is the number of users.
 func (d *StaticUsers) Len() int { return len(d.byID) }

@@ -280,6 +280,15 @@ var (
 	_ caddyauth.Store    = (*Store)(nil)
 )
 
+// AbuseOrNone returns the first of abuse, or NoAbuse() when none is given:
+// for environment builders whose tests opt in to abuse controls.
+func AbuseOrNone(abuse ...*caddyauth.Abuse) *caddyauth.Abuse {
+	if len(abuse) > 0 {
+		return abuse[0]
+	}
+	return NoAbuse()
+}
+
 // NoAbuse returns abuse controls that are all off, for tests that log in
 // more often than the default throttles allow and are not about them.
 func NoAbuse() *caddyauth.Abuse {

@@ -71,7 +71,7 @@ func newEnvWithHasher(t testing.TB, opts amatino.Options, hc password.Config, ab
 	e := &env{store: enginetest.NewStore(), clock: caddyauth.NewFakeClock(time.Unix(wireTS, 0)),
 		hasher: hasher, obs: enginetest.NewObserver()}
 	e.m, err = caddyauth.NewManager(caddyauth.Config{Store: e.store, Users: users, Hasher: hasher, Sealer: sealer,
-		Clock: e.clock, Observer: e.obs, Abuse: pickAbuse(abuse)})
+		Clock: e.clock, Observer: e.obs, Abuse: enginetest.AbuseOrNone(abuse...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,11 +221,4 @@ func decodeErr(t testing.TB, w *httptest.ResponseRecorder) errBody {
 		t.Fatalf("error body %q: %v", w.Body.Bytes(), err)
 	}
 	return b
-}
-
-func pickAbuse(abuse []*caddyauth.Abuse) *caddyauth.Abuse {
-	if len(abuse) > 0 {
-		return abuse[0]
-	}
-	return enginetest.NoAbuse()
 }

@@ -72,7 +72,7 @@ func newEnvWithHasher(t testing.TB, opts videntity.Options, hc password.Config, 
 	sealer := enginetest.NewSealer(t)
 	e := &env{store: enginetest.NewStore(), clock: caddyauth.NewFakeClock(t0), hasher: hasher, obs: enginetest.NewObserver()}
 	e.m, err = caddyauth.NewManager(caddyauth.Config{Store: e.store, Users: users, Hasher: hasher, Sealer: sealer,
-		Clock: e.clock, Observer: e.obs, Abuse: pickAbuse(abuse)})
+		Clock: e.clock, Observer: e.obs, Abuse: enginetest.AbuseOrNone(abuse...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,11 +240,4 @@ func wantVerified(t testing.TB, v *videntity.Verified, ref *caddyauth.Refusal) {
 	if v == nil || v.Session == nil {
 		t.Fatal("no Verified")
 	}
-}
-
-func pickAbuse(abuse []*caddyauth.Abuse) *caddyauth.Abuse {
-	if len(abuse) > 0 {
-		return abuse[0]
-	}
-	return enginetest.NoAbuse()
 }
