@@ -507,7 +507,8 @@ func (m *Manager) Used(ctx context.Context, s *Session, idle time.Duration) {
 	if idle <= 0 || m.clock.Now().Sub(s.LastSeen) < TouchInterval(idle) {
 		return
 	}
-	m.cache.group.Do("touch\x00"+s.ID, func() (any, error) {
+	// A failed touch is retried by the next use; the request goes on.
+	_, _, _ = m.cache.group.Do("touch\x00"+s.ID, func() (any, error) {
 		_, err := m.Touch(ctx, s, idle)
 		return nil, err
 	})

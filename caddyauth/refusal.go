@@ -9,6 +9,8 @@ import (
 
 // Error codes of refusals. They appear in JSON bodies and logs, so they are
 // a stable, closed set.
+//
+// #nosec G101 -- error codes such as "bad_credentials", not credentials.
 const (
 	CodeMissingCredentials   = "missing_credentials"
 	CodeMalformedCredentials = "malformed_credentials"
@@ -118,7 +120,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	w.Write(b)
+	_, _ = w.Write(b) // a client that went away cannot be told; the status is logged
 }
 
 // Unavailable is the refusal for a store or directory that cannot answer:

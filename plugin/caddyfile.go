@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"math"
 	"strconv"
 	"time"
 
@@ -204,7 +205,12 @@ func parseHash(d *caddyfile.Dispenser) (*HashConfig, error) {
 			if err != nil {
 				return nil, err
 			}
-			hc.Time = uint32(n)
+			if n > math.MaxUint32 {
+				// Provision checks the real bound; this one keeps the
+				// number from wrapping around into it.
+				return nil, d.Errf("hash time %d: too large", n)
+			}
+			hc.Time = uint32(n) // #nosec G115 -- parseInt gave n ≥ 1; bounded above just before
 		case "memory":
 			v, err := oneArg(d)
 			if err != nil {
@@ -223,7 +229,7 @@ func parseHash(d *caddyfile.Dispenser) (*HashConfig, error) {
 			if n > 255 {
 				return nil, d.Errf("hash threads %d: at most 255", n)
 			}
-			hc.Threads = uint8(n)
+			hc.Threads = uint8(n) // #nosec G115 -- parseInt gave n ≥ 1; bounded above just before
 		case "slots":
 			n, err := parseInt(d, 1)
 			if err != nil {

@@ -105,7 +105,7 @@ func fmtTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func printUser(w io.Writer, u userView) {
+func printUser(w io.Writer, u userView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	pw := "not set"
 	if u.HasPassword {
@@ -129,7 +129,7 @@ func printUser(w io.Writer, u userView) {
 		}
 		fmt.Fprintf(tw, "%s\t%s (added %s)\n", label, k.ID, fmtTime(k.Added))
 	}
-	tw.Flush()
+	return tw.Flush()
 }
 
 func orDash(s string) string {
@@ -221,8 +221,7 @@ keys are 44 characters of padded standard base64; --key may be repeated.
 				return printJSON(c.OutOrStdout(), u)
 			}
 			fmt.Fprintf(c.OutOrStdout(), "Added user %d.\n", u.ID)
-			printUser(c.OutOrStdout(), u)
-			return nil
+			return printUser(c.OutOrStdout(), u)
 		},
 	}
 	add.Flags().Int64("id", 0, "Numeric user id; 0 assigns the next free one")
@@ -284,7 +283,9 @@ next page is printed on standard error. --all follows the pages to the end.
 					fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\n", u.ID, u.Source, orDash(u.Email), orDash(u.Username),
 						yesNo(u.Disabled), yesNo(u.HasPassword), len(u.PublicKeys))
 				}
-				tw.Flush()
+				if err := tw.Flush(); err != nil {
+					return err
+				}
 			}
 			if next != 0 {
 				fmt.Fprintf(c.ErrOrStderr(), "More users: --after %d\n", next)
@@ -318,8 +319,7 @@ is ever shown.
 			if asJSON, _ := c.Flags().GetBool("json"); asJSON {
 				return printJSON(c.OutOrStdout(), u)
 			}
-			printUser(c.OutOrStdout(), u)
-			return nil
+			return printUser(c.OutOrStdout(), u)
 		},
 	}
 	show.Flags().Bool("json", false, "Print the answer as JSON")

@@ -491,7 +491,7 @@ func peekRefusal(resp *http.Response) refusal {
 
 func drain(resp *http.Response) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxAnswer))
-	resp.Body.Close()
+	_ = resp.Body.Close() // only read to reuse the connection
 }
 
 func contains(list []string, s string) bool {

@@ -250,6 +250,8 @@ func parse(s string) (*PHC, error) {
 	if err != nil {
 		return nil, err
 	}
+	// #nosec G115 -- parseParam bounded m, t and p above (maxMemKiB, maxTime,
+	// maxThreads all fit their types), and decodeB64 bounded both lengths.
 	return &PHC{
 		Params: Params{
 			Time:      uint32(t),
@@ -341,8 +343,13 @@ func (h *PHC) verify(derive deriveFunc, password string) bool {
 	if h == nil || h.Version != argon2.Version {
 		return false
 	}
+	// Bound the lengths before narrowing them, so a huge slice cannot wrap
+	// around into the accepted range.
+	if len(h.Salt) > maxSaltLen || len(h.Key) > maxKeyLen {
+		return false
+	}
 	p := h.Params
-	p.SaltLen, p.KeyLen = uint32(len(h.Salt)), uint32(len(h.Key))
+	p.SaltLen, p.KeyLen = uint32(len(h.Salt)), uint32(len(h.Key)) // #nosec G115 -- bounded just above
 	if p.checkBounds() != nil {
 		return false
 	}

@@ -158,7 +158,7 @@ func decodeGen(b []byte) (rune, int) {
 // surrogates instead of replacing them with U+FFFD.
 func appendGen(dst []byte, r rune) []byte {
 	if 0xD800 <= r && r <= 0xDFFF {
-		return append(dst, 0xED, 0x80|byte(r>>6)&0x3F, 0x80|byte(r)&0x3F)
+		return append(dst, 0xED, 0x80|byte(r>>6)&0x3F, 0x80|byte(r)&0x3F) // #nosec G115 -- masked to six bits
 	}
 	return utf8.AppendRune(dst, r)
 }

@@ -8,6 +8,8 @@ import (
 )
 
 // Endpoint paths below the prefix.
+//
+// #nosec G101 -- URL paths such as "/auth/token", not credentials.
 const (
 	PathIDExists   = "/auth/idexists/"
 	PathCode       = "/auth/code"

@@ -67,7 +67,7 @@ func (d *Dialect) IDExists(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	w.Write([]byte(body))
+	_, _ = w.Write([]byte(body)) // a client that went away cannot be told
 }
 
 // pathUserID returns the percent-decoded last path segment of an idexists

@@ -228,5 +228,5 @@ func writeXML(w http.ResponseWriter, status int, b []byte) {
 	h.Set("Content-Length", strconv.Itoa(len(b)))
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
-	w.Write(b)
+	_, _ = w.Write(b) // a client that went away cannot be told
 }

@@ -40,6 +40,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -147,7 +148,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("bolt: open %s: %w: %v", path, caddyauth.ErrUnavailable, err)
 	}
 	if err := db.Update(initSchema); err != nil {
-		db.Close()
+		_ = db.Close() // the schema error is the one to report
 		return nil, fmt.Errorf("bolt: open %s: %w", path, err)
 	}
 	return &Store{path: path, db: db}, nil
@@ -471,7 +472,13 @@ func (s *Store) CountSessions(ctx context.Context) (map[caddyauth.Dialect]int, e
 			if len(v) != 8 {
 				return fmt.Errorf("%w: bad count record", caddyauth.ErrUnavailable)
 			}
-			out[caddyauth.Dialect(k)] = int(binary.BigEndian.Uint64(v))
+			n := binary.BigEndian.Uint64(v)
+			if n > math.MaxInt32 {
+				// No store holds two billion sessions of one dialect; this
+				// is a damaged record, not a count to wrap around.
+				return fmt.Errorf("%w: bad count record", caddyauth.ErrUnavailable)
+			}
+			out[caddyauth.Dialect(k)] = int(n)
 			return nil
 		})
 	})
@@ -590,11 +597,11 @@ func addCount(b *buckets, d caddyauth.Dialect, delta int64) error {
 	k := []byte(d)
 	var n int64
 	if v := b.counts.Get(k); len(v) == 8 {
-		n = int64(binary.BigEndian.Uint64(v))
+		n = bitsInt64(binary.BigEndian.Uint64(v))
 	}
 	n += delta
 	if n <= 0 {
 		return b.counts.Delete(k)
 	}
-	return b.counts.Put(k, binary.BigEndian.AppendUint64(nil, uint64(n)))
+	return b.counts.Put(k, binary.BigEndian.AppendUint64(nil, int64Bits(n)))
 }

@@ -588,3 +588,34 @@ func BenchmarkCreateSession(b *testing.B) {
 		i++
 	}
 }
+
+// TestDamagedCountRecord: a count too large for any store (a file damaged by
+// hand) is reported as unavailable rather than wrapped into a number.
+func TestDamagedCountRecord(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		value []byte
+		ok    bool
+	}{
+		{"sane", binary.BigEndian.AppendUint64(nil, 7), true},
+		{"huge", binary.BigEndian.AppendUint64(nil, 1<<40), false},
+		{"negative bits", binary.BigEndian.AppendUint64(nil, ^uint64(0)), false},
+		{"short", []byte{0, 7}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st, _ := openTemp(t)
+			if err := st.db.Update(func(tx *bbolt.Tx) error {
+				return tx.Bucket(bucketCounts).Put([]byte(caddyauth.DialectAmatino), tc.value)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			counts, err := st.CountSessions(t.Context())
+			switch {
+			case tc.ok && (err != nil || counts[caddyauth.DialectAmatino] != 7):
+				t.Errorf("CountSessions = %v, %v; want 7", counts, err)
+			case !tc.ok && !errors.Is(err, caddyauth.ErrUnavailable):
+				t.Errorf("CountSessions = %v, %v; want ErrUnavailable", counts, err)
+			}
+		})
+	}
+}

@@ -75,7 +75,7 @@ func encodeSession(s *caddyauth.Session) []byte {
 
 func appendTime(b []byte, t time.Time) []byte {
 	b = binary.AppendVarint(b, t.Unix())
-	return binary.AppendUvarint(b, uint64(t.Nanosecond()))
+	return binary.AppendUvarint(b, uint64(t.Nanosecond())) // #nosec G115 -- Nanosecond is in [0, 1e9)
 }
 
 // appendOptional writes a presence flag, then v when present, so nil and
@@ -218,11 +218,11 @@ func (d *decoder) count(minSize int) int {
 	if d.err != nil {
 		return 0
 	}
-	if n == 0 || n > uint64(len(d.b)/minSize) {
+	if n == 0 || n > uint64(len(d.b)/minSize) { // #nosec G115 -- a length over a positive constant is ≥ 0
 		d.fail("bad element count")
 		return 0
 	}
-	return int(n)
+	return int(n) // #nosec G115 -- n ≤ len(d.b)/minSize, which is an int
 }
 
 // tokens reads the body of a tokens section.
@@ -260,19 +260,26 @@ func (d *decoder) time() time.Time {
 	return time.Unix(sec, int64(nsec)).UTC()
 }
 
+// int64Bits and bitsInt64 are the only places that reinterpret an int64 as
+// its two's-complement bits and back, for the fixed-width big-endian keys and
+// counters. The round trip is exact for every value, so no bound applies.
+func int64Bits(n int64) uint64 { return uint64(n) } // #nosec G115 -- bit reinterpretation, undone by bitsInt64
+
+func bitsInt64(u uint64) int64 { return int64(u) } // #nosec G115 -- bit reinterpretation, undone by int64Bits
+
 // Index keys. Both are fixed-width prefixes followed by the session ID, so a
 // prefix scan can never run into a neighbouring user or instant.
 
 // userKey is the by_user key: 8-byte big-endian user ID, then the ID.
 func userKey(userID int64, id string) []byte {
 	k := make([]byte, 8, 8+len(id))
-	binary.BigEndian.PutUint64(k, uint64(userID))
+	binary.BigEndian.PutUint64(k, int64Bits(userID))
 	return append(k, id...)
 }
 
 // userPrefix is the by_user prefix of every session of userID.
 func userPrefix(userID int64) []byte {
-	return binary.BigEndian.AppendUint64(nil, uint64(userID))
+	return binary.BigEndian.AppendUint64(nil, int64Bits(userID))
 }
 
 // deadlineKey is the by_deadline key: deadlinePrefix(s.Deadline()), 0x00,
@@ -305,5 +312,5 @@ func deadlinePrefix(t time.Time) []byte {
 	default:
 		n = t.UnixNano()
 	}
-	return binary.BigEndian.AppendUint64(nil, uint64(n)^(1<<63))
+	return binary.BigEndian.AppendUint64(nil, int64Bits(n)^(1<<63))
 }

@@ -96,5 +96,5 @@ func decodeUser(id int64, rec []byte) (*caddyauth.User, error) {
 // userIDKey is the users key of id: 8 bytes big-endian, so keys sort like
 // the (positive) ids and ListUsers can page with a cursor.
 func userIDKey(id int64) []byte {
-	return binary.BigEndian.AppendUint64(nil, uint64(id))
+	return binary.BigEndian.AppendUint64(nil, int64Bits(id))
 }

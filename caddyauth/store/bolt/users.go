@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 
 	bbolt "go.etcd.io/bbolt"
@@ -116,7 +117,7 @@ func getUser(b *buckets, idKey []byte) (*caddyauth.User, error) {
 	if rec == nil {
 		return nil, caddyauth.ErrNotFound
 	}
-	u, err := decodeUser(int64(binary.BigEndian.Uint64(idKey)), rec)
+	u, err := decodeUser(bitsInt64(binary.BigEndian.Uint64(idKey)), rec)
 	if err != nil {
 		// Unavailable, not NotFound, as for sessions (REL-01).
 		return nil, fmt.Errorf("%w: %w", caddyauth.ErrUnavailable, err)
@@ -146,12 +147,12 @@ func (s *Store) CreateUser(ctx context.Context, u *caddyauth.User) (*caddyauth.U
 			if k, _ := b.users.Cursor().Last(); len(k) == 8 {
 				last = max(last, binary.BigEndian.Uint64(k))
 			}
-			id = int64(last + 1)
-			if id <= 0 {
+			if last >= math.MaxInt64 {
 				return fmt.Errorf("%w: user ids exhausted", caddyauth.ErrUnavailable)
 			}
+			id = bitsInt64(last) + 1
 		}
-		if err := b.users.SetSequence(max(seq, uint64(id))); err != nil {
+		if err := b.users.SetSequence(max(seq, int64Bits(id))); err != nil { // id > 0: checked above or assigned
 			return err
 		}
 		idKey := userIDKey(id)

@@ -25,7 +25,7 @@ var errCorrupt = errors.New("corrupt record")
 func encodeSession(s *caddyauth.Session) ([]byte, error) {
 	c := *s // marshal only reads, so a shallow copy is enough
 	c.ID = ""
-	b, err := json.Marshal(&c)
+	b, err := json.Marshal(&c) // #nosec G117 -- the Manager sealed Secret (AES-256-GCM) before any store sees it
 	if err != nil {
 		// Only a time outside years 0–9999 gets here.
 		return nil, fmt.Errorf("encode session: %w", err)

@@ -44,7 +44,7 @@ func decodeKeys(p string) ([]string, bool) {
 	var keys []string
 	for len(b) > 0 {
 		n, w := binary.Uvarint(b)
-		if w <= 0 || n > uint64(len(b)-w) {
+		if w <= 0 || n > uint64(len(b)-w) { // #nosec G115 -- 0 < w ≤ len(b), so len(b)-w ≥ 0
 			return nil, false
 		}
 		b = b[w:]
@@ -91,7 +91,7 @@ func (s *Store) SubscribeInvalidations(ctx context.Context, drop func(keys []str
 		}
 		s.resubscribes.Add(1)
 		// Jitter keeps the nodes of a cluster from reconnecting in step.
-		pause := wait/2 + time.Duration(mrand.Int64N(int64(wait)/2+1))
+		pause := wait/2 + time.Duration(mrand.Int64N(int64(wait)/2+1)) // #nosec G404 -- jitter, not a secret
 		t := time.NewTimer(pause)
 		select {
 		case <-ctx.Done():

@@ -397,7 +397,7 @@ func (s *Store) txn(ctx context.Context, op string, fn func(tx *goredis.Tx) erro
 		}
 		if attempt >= 2 {
 			// Spread the contenders out so one of them wins the next round.
-			t := time.NewTimer(time.Duration(mrand.Int64N(int64(attempt)*int64(time.Millisecond) + 1)))
+			t := time.NewTimer(time.Duration(mrand.Int64N(int64(attempt)*int64(time.Millisecond) + 1))) // #nosec G404 -- jitter, not a secret
 			select {
 			case <-ctx.Done():
 				t.Stop()

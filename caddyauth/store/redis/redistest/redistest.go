@@ -131,7 +131,7 @@ func (s *Server) Client() *goredis.Client {
 		ContextTimeoutEnabled: true,
 		MaxRetries:            -1,
 	})
-	s.t.Cleanup(func() { c.Close() })
+	s.t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
@@ -218,11 +218,11 @@ func (s *Server) args() []string {
 // killed and the error carries the end of its log.
 func (s *Server) launch(bin string) error {
 	logPath := filepath.Join(s.dir, "redis-"+strconv.Itoa(s.port)+".log")
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600) // #nosec G304 -- in the test's own temporary directory
 	if err != nil {
 		return fmt.Errorf("open log: %w", err)
 	}
-	cmd := exec.Command(bin, s.args()...)
+	cmd := exec.Command(bin, s.args()...) // #nosec G204 -- the redis-server binary the test found, with arguments it built
 	cmd.Dir = s.dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	setParentDeathSignal(cmd)
@@ -344,7 +344,7 @@ func freePort() (int, error) {
 
 // tail returns the last lines of a log file, for failure messages.
 func tail(path string) string {
-	b, err := os.ReadFile(path)
+	b, err := os.ReadFile(path) // #nosec G304 -- the server's log, in the test's own temporary directory
 	if err != nil {
 		return "(no log: " + err.Error() + ")"
 	}
