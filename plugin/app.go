@@ -224,11 +224,15 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if sc.Backend == "bolt" && sc.Path == "" {
 		sc.Path = defaultBoltPath()
 	}
+	warnLiteralSecret(a.logger, "master_key", a.MasterKey)
 	if sc.Backend == "redis" {
 		// Provision runs before Validate: refuse here, before the pool
 		// builds a backend that could never work.
 		if err := a.checkRedis(); err != nil {
 			return err
+		}
+		if sc.Redis != nil {
+			warnLiteralSecret(a.logger, "store redis password", sc.Redis.Password)
 		}
 		sc.Redis = sc.Redis.resolved(repl)
 	}

@@ -268,6 +268,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	if h.Sxt != nil {
 		c := h.Sxt
+		warnLiteralSecret(h.logger, "sxt join_code", c.JoinCode)
 		h.sxt, err = sxt.New(h.app.Manager(), sxt.Options{Prefix: c.Prefix,
 			Registration: sxt.Registration(c.Registration), JoinCode: caddy.NewReplacer().ReplaceKnown(c.JoinCode, ""),
 			CodeLifetime: time.Duration(c.CodeLifetime), AccessLifetime: time.Duration(c.AccessLifetime),
