@@ -912,3 +912,69 @@ func TestRehashLeavesStaticUsersSEC01(t *testing.T) {
 		t.Errorf("static user re-hashed: %d KDF runs", f.hasher.Calls()-before)
 	}
 }
+
+// TestLoginRacingDisableSEC13 (SEC-13): a login that read and checked its
+// user before a DisableUser, and stores its session only after the disable
+// revoked the user's sessions, must not leave that session behind: the
+// Manager reads the user again once the session is stored and refuses the
+// login like a disabled user's. The interleaving is replayed in order, so the
+// test is deterministic; without the second read the session would survive.
+func TestLoginRacingDisableSEC13(t *testing.T) {
+	starts := []struct {
+		name  string
+		start func(f *acctFixture, u *caddyauth.User) error
+	}{
+		{"hmac session", func(f *acctFixture, u *caddyauth.User) error {
+			_, err := f.m.StartSession(context.Background(), caddyauth.NewSession{User: u, Dialect: caddyauth.DialectAmatino,
+				Kind: caddyauth.KindHMACKey, ID: "777001", Secret: []byte("key"), Lifetime: time.Hour})
+			return err
+		}},
+		{"token session", func(f *acctFixture, u *caddyauth.User) error {
+			_, _, err := f.m.StartTokenSession(context.Background(), u, caddyauth.DialectSXT,
+				caddyauth.TokenLifetimes{Access: time.Minute, Refresh: time.Hour, Session: 24 * time.Hour})
+			return err
+		}},
+	}
+	cases := []struct {
+		name    string
+		between func(f *acctFixture, id int64) // runs after the password check, before the session is stored
+		failing []string                       // store operations failing meanwhile
+		want    error
+		live    int
+	}{
+		{"no disable", func(*acctFixture, int64) {}, nil, nil, 1},
+		{"disabled meanwhile", func(f *acctFixture, id int64) {
+			if n, err := f.m.DisableUser(context.Background(), id); err != nil || n != 0 {
+				t.Fatalf("DisableUser = %d, %v; want 0 sessions to end yet", n, err)
+			}
+		}, nil, caddyauth.ErrBadCredentials, 0},
+		{"store down for the second read", func(*acctFixture, int64) {}, []string{"get_user"}, caddyauth.ErrUnavailable, 0},
+	}
+	for _, st := range starts {
+		for _, tc := range cases {
+			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
+				f := newAcctFixture(t)
+				ctx := context.Background()
+				bob := f.create(t, caddyauth.NewUser{ID: 42, Email: "bob@example.com", Password: "bob's password"})
+				u, err := f.m.CheckPassword(ctx, caddyauth.PasswordLogin{Email: "bob@example.com", Password: "bob's password"})
+				if err != nil {
+					t.Fatalf("CheckPassword: %v", err)
+				}
+				tc.between(f, bob.ID)
+				f.store.setFailing(tc.failing...)
+				err = st.start(f, u)
+				f.store.setFailing()
+				if !errors.Is(err, tc.want) || (tc.want == nil) != (err == nil) {
+					t.Fatalf("start = %v, want %v", err, tc.want)
+				}
+				live, err := f.store.ListUserSessions(ctx, bob.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(live) != tc.live {
+					t.Errorf("%d sessions of the user stored, want %d", len(live), tc.live)
+				}
+			})
+		}
+	}
+}

@@ -149,6 +149,9 @@ func (m *Manager) StartTokenSession(ctx context.Context, u *User, d Dialect, lt 
 			Tokens: p.tokens()}
 		if err = m.store.CreateSession(ctx, s.Clone()); err == nil {
 			m.obs.SessionCreated(d)
+			if err := m.confirmLogin(ctx, s); err != nil {
+				return nil, nil, err
+			}
 			m.enforceSessionCap(ctx, s.UserID, s.ID)
 			return s, p, nil
 		}

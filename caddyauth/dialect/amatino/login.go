@@ -86,7 +86,12 @@ func (d *Dialect) Login(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, caddyauth.ErrBadCredentials):
+		// Disabled or deleted while the password was hashed.
+		fail(badCredentials(), "bad_credentials")
+		return
+	case err != nil:
 		fail(caddyauth.Unavailable(), "unavailable")
 		return
 	}

@@ -266,7 +266,12 @@ func (d *Dialect) Token(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s, pair, err := d.m.StartTokenSession(ctx, u, caddyauth.DialectSXT, d.lifetimes())
-	if err != nil {
+	switch {
+	case errors.Is(err, caddyauth.ErrBadCredentials):
+		// Disabled or deleted while the code was answered.
+		badCreds("bad_key")
+		return
+	case err != nil:
 		fail(caddyauth.Unavailable(), "unavailable", caddyauth.CodeStoreUnavailable)
 		return
 	}

@@ -71,7 +71,12 @@ func (d *Dialect) Login(w http.ResponseWriter, r *http.Request) {
 	}
 
 	key, s, err := d.startSession(ctx, u)
-	if err != nil {
+	switch {
+	case errors.Is(err, caddyauth.ErrBadCredentials):
+		// Disabled or deleted while the password was hashed.
+		fail(errAuthentication())
+		return
+	case err != nil:
 		fail(errUnavailable())
 		return
 	}
