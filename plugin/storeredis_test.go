@@ -262,7 +262,12 @@ func TestRedisBackendWiringREL04SEC24(t *testing.T) {
 	t.Cleanup(func() { stopSub(); <-subDone })
 	waitFor(t, "the other node's subscription", func() bool { mu.Lock(); defer mu.Unlock(); return subs > 0 })
 
-	user := &caddyauth.User{ID: 42}
+	// A login confirms its user once the session is stored, so the user
+	// must exist.
+	user, err := m.CreateUser(ctx, caddyauth.NewUser{ID: 42, Username: "user42"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	start := func(id string) {
 		t.Helper()
 		if _, err := m.StartSession(ctx, caddyauth.NewSession{User: user, Dialect: caddyauth.DialectAmatino,
@@ -354,7 +359,10 @@ func TestRedisStalledIsUnavailableREL01REL10(t *testing.T) {
 	startApp(t, a)
 	m := a.Manager()
 	ctx := t.Context()
-	user := &caddyauth.User{ID: 7}
+	user, err := m.CreateUser(ctx, caddyauth.NewUser{ID: 7, Username: "user7"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := m.StartSession(ctx, caddyauth.NewSession{User: user, Dialect: caddyauth.DialectAmatino,
 		Kind: caddyauth.KindHMACKey, ID: "77", Secret: []byte("k"), Lifetime: time.Hour}); err != nil {
 		t.Fatal(err)
