@@ -194,22 +194,50 @@ type buckets struct {
 	tokens, users, userEmail, userName, userKey *bbolt.Bucket
 }
 
-func bucketsOf(tx *bbolt.Tx) (*buckets, error) {
-	b := &buckets{
-		sessions:   tx.Bucket(bucketSessions),
-		byUser:     tx.Bucket(bucketByUser),
-		byDeadline: tx.Bucket(bucketByDeadline),
-		counts:     tx.Bucket(bucketCounts),
-		meta:       tx.Bucket(bucketMeta),
-		tokens:     tx.Bucket(bucketTokens),
-		users:      tx.Bucket(bucketUsers),
-		userEmail:  tx.Bucket(bucketUserEmail),
-		userName:   tx.Bucket(bucketUserName),
-		userKey:    tx.Bucket(bucketUserKey),
-	}
-	for _, bk := range []*bbolt.Bucket{b.sessions, b.byUser, b.byDeadline, b.counts, b.meta,
-		b.tokens, b.users, b.userEmail, b.userName, b.userKey} {
-		if bk == nil {
+// bucketSet names the buckets an operation uses. Opening a bucket costs a
+// B+tree lookup and an allocation, so the reads on a cache miss (GetSession,
+// SessionByToken) open only what they touch instead of all ten.
+type bucketSet uint16
+
+const (
+	needSessions bucketSet = 1 << iota
+	needByUser
+	needByDeadline
+	needCounts
+	needMeta
+	needTokens
+	needUsers
+	needUserEmail
+	needUserName
+	needUserKey
+
+	needAll bucketSet = 1<<iota - 1
+)
+
+// bucketsOf opens the buckets in need (the others stay nil). A missing one
+// means a damaged file: unavailable, never "not found" (REL-01).
+func bucketsOf(tx *bbolt.Tx, need bucketSet) (*buckets, error) {
+	b := &buckets{}
+	for _, o := range [...]struct {
+		bit  bucketSet
+		name []byte
+		dst  **bbolt.Bucket
+	}{
+		{needSessions, bucketSessions, &b.sessions},
+		{needByUser, bucketByUser, &b.byUser},
+		{needByDeadline, bucketByDeadline, &b.byDeadline},
+		{needCounts, bucketCounts, &b.counts},
+		{needMeta, bucketMeta, &b.meta},
+		{needTokens, bucketTokens, &b.tokens},
+		{needUsers, bucketUsers, &b.users},
+		{needUserEmail, bucketUserEmail, &b.userEmail},
+		{needUserName, bucketUserName, &b.userName},
+		{needUserKey, bucketUserKey, &b.userKey},
+	} {
+		if need&o.bit == 0 {
+			continue
+		}
+		if *o.dst = tx.Bucket(o.name); *o.dst == nil {
 			return nil, fmt.Errorf("%w: missing bucket", caddyauth.ErrUnavailable)
 		}
 	}
@@ -222,6 +250,11 @@ func bucketsOf(tx *bbolt.Tx) (*buckets, error) {
 // (bbolt I/O, commit, fsync) becomes ErrUnavailable: the store could not
 // answer, which must never read as "no such session" (REL-01).
 func (s *Store) run(ctx context.Context, op string, writable bool, fn func(*buckets) error) error {
+	return s.runWith(ctx, op, writable, needAll, fn)
+}
+
+// runWith is run opening only the buckets in need.
+func (s *Store) runWith(ctx context.Context, op string, writable bool, need bucketSet, fn func(*buckets) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.db == nil {
@@ -231,7 +264,7 @@ func (s *Store) run(ctx context.Context, op string, writable bool, fn func(*buck
 		return fmt.Errorf("bolt: %s: %w: %w", op, caddyauth.ErrUnavailable, err)
 	}
 	txFn := func(tx *bbolt.Tx) error {
-		b, err := bucketsOf(tx)
+		b, err := bucketsOf(tx, need)
 		if err != nil {
 			return err
 		}
@@ -300,7 +333,7 @@ func (s *Store) CreateSession(ctx context.Context, sess *caddyauth.Session) erro
 func (s *Store) GetSession(ctx context.Context, id string) (*caddyauth.Session, error) {
 	s.gets.Add(1)
 	var out *caddyauth.Session
-	err := s.run(ctx, "get session", false, func(b *buckets) error {
+	err := s.runWith(ctx, "get session", false, needSessions, func(b *buckets) error {
 		var err error
 		out, err = get(b, id)
 		return err

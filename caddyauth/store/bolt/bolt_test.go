@@ -58,7 +58,7 @@ func TestConformance(t *testing.T) {
 // tokens and user_* buckets map to an owner).
 func consistency(db *bbolt.DB) error {
 	return db.View(func(tx *bbolt.Tx) error {
-		b, err := bucketsOf(tx)
+		b, err := bucketsOf(tx, needAll)
 		if err != nil {
 			return err
 		}
@@ -617,5 +617,46 @@ func TestDamagedCountRecord(t *testing.T) {
 				t.Errorf("CountSessions = %v, %v; want ErrUnavailable", counts, err)
 			}
 		})
+	}
+}
+
+// TestBucketsOfOpensOnlyWhatIsNeeded (REL-01): a read opens only the buckets
+// it names, and a missing one among them is "unavailable", never "not
+// found"; one it does not name may be missing.
+func TestBucketsOfOpensOnlyWhatIsNeeded(t *testing.T) {
+	st, _ := openTemp(t)
+	if err := st.db.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket(bucketTokens) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		need bucketSet
+		ok   bool
+	}{
+		{"sessions only", needSessions, true},
+		{"sessions and tokens", needSessions | needTokens, false},
+		{"all", needAll, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := st.db.View(func(tx *bbolt.Tx) error {
+				b, err := bucketsOf(tx, tc.need)
+				if err == nil && (b.sessions == nil) != (tc.need&needSessions == 0) {
+					t.Errorf("sessions bucket opened = %v", b.sessions != nil)
+				}
+				if err == nil && b.users != nil && tc.need&needUsers == 0 {
+					t.Error("users bucket opened though not needed")
+				}
+				return err
+			})
+			if tc.ok != (err == nil) || (err != nil && !errors.Is(err, caddyauth.ErrUnavailable)) {
+				t.Errorf("bucketsOf = %v, want ok=%v or ErrUnavailable", err, tc.ok)
+			}
+		})
+	}
+	if _, err := st.GetSession(t.Context(), "1"); !errors.Is(err, caddyauth.ErrNotFound) {
+		t.Errorf("GetSession without the tokens bucket = %v, want ErrNotFound", err)
+	}
+	if _, err := st.SessionByToken(t.Context(), "digest"); !errors.Is(err, caddyauth.ErrUnavailable) {
+		t.Errorf("SessionByToken without the tokens bucket = %v, want ErrUnavailable", err)
 	}
 }

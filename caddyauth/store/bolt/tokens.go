@@ -71,7 +71,7 @@ func unindexTokens(b *buckets, id string, digests [][]byte) error {
 func (s *Store) SessionByToken(ctx context.Context, digest string) (*caddyauth.Session, error) {
 	s.gets.Add(1)
 	var out *caddyauth.Session
-	err := s.run(ctx, "session by token", false, func(b *buckets) error {
+	err := s.runWith(ctx, "session by token", false, needSessions|needTokens, func(b *buckets) error {
 		if digest == "" {
 			return caddyauth.ErrNotFound // bbolt has no empty keys
 		}
