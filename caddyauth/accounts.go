@@ -225,12 +225,6 @@ func (m *Manager) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 	if err := checkUserFields(u); err != nil {
 		return nil, err
 	}
-	if u.Email == "" && u.Username == "" && len(nu.PublicKeys) == 0 {
-		// Password logins name the user by email or username, key logins
-		// by a registered key, and neither name can be set later: such a
-		// user could never log in.
-		return nil, &FieldError{"email", "give an email, a username or a public key; a user with none of them can never log in"}
-	}
 	if len(nu.PublicKeys) > MaxPublicKeys {
 		return nil, &FieldError{"public_keys", fmt.Sprintf("at most %d keys", MaxPublicKeys)}
 	}
