@@ -104,6 +104,7 @@ FUZZ_TARGETS = \
 	./caddyauth/dialect/native:FuzzVerify \
 	./caddyauth:FuzzParsePublicKeyBase64 \
 	./caddyauth/sign:FuzzSearch \
+	./caddyauth/sign:FuzzMatcher \
 	./caddyauth/dialect/amatino:FuzzLogin \
 	./caddyauth/dialect/amatino:FuzzVerifyHeaders \
 	./caddyauth/dialect/videntity:FuzzLoginForm \

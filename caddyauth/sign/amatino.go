@@ -163,6 +163,9 @@ func ParseTimestamp(s string) (int64, error) {
 // signature forgeable), or window is negative. Timestamps that would
 // overflow int64 are skipped. The caller bounds window (configuration
 // validation): the search cost is linear in it.
+//
+// A caller that tries several body variants should use a Matcher instead,
+// to choose the order of (second, variant) pairs and key the HMAC once.
 func Search(key, sig []byte, path string, body []byte, now int64, window int) (offset int, ok bool) {
 	return search(key, sig, path, body, now, window, nil)
 }
@@ -170,34 +173,15 @@ func Search(key, sig []byte, path string, body []byte, now int64, window int) (o
 // search is Search with a hook called before each HMAC try, so tests can
 // observe the order and the number of tries without global state.
 func search(key, sig []byte, path string, body []byte, now int64, window int, onTry func(ts int64)) (int, bool) {
-	if len(sig) != SignatureLen || len(key) == 0 || window < 0 {
+	if window < 0 {
 		return 0, false
 	}
-	v := newVerifier(key, path, body)
-	try := func(off int) bool {
-		ts, inRange := addOffset(now, off)
-		if !inRange {
-			return false
-		}
-		if onTry != nil {
-			onTry(ts)
-		}
-		return v.check(sig, ts)
-	}
-	if try(0) {
+	m := NewMatcher(key, sig, path, now)
+	m.onTry = onTry
+	if m.At(0, body) {
 		return 0, true
 	}
-	// Loop on the magnitude rather than on 2*window+1 tries so that a huge
-	// window cannot overflow the loop bound.
-	for k := 1; k <= window && k > 0; k++ {
-		if try(-k) {
-			return -k, true
-		}
-		if try(k) {
-			return k, true
-		}
-	}
-	return 0, false
+	return m.Around(body, window)
 }
 
 // VerifyAt reports whether sig is the MAC for exactly timestamp ts. It is used
@@ -206,11 +190,108 @@ func search(key, sig []byte, path string, body []byte, now int64, window int, on
 // false, never panics, for a sig that is not SignatureLen bytes or an empty
 // key.
 func VerifyAt(key, sig []byte, ts int64, path string, body []byte) bool {
-	if len(sig) != SignatureLen || len(key) == 0 {
+	return NewMatcher(key, sig, path, ts).At(0, body)
+}
+
+// Matcher checks one signature, made with one key over one path, at the
+// seconds and body variants its caller chooses, in the caller's order. It
+// keys the HMAC once for all of them (one hmac.New, and from the second try
+// on a reset to the keyed state), so a verifier that tries the body-less
+// variant and then a body variant does not build a second HMAC. The
+// accepted set is the caller's business; the Matcher only guarantees that
+// each try is exactly VerifyAt at that second and body.
+//
+// A Matcher is not safe for concurrent use; it is meant to live for one
+// request. It never panics: with an empty key or a sig that is not
+// SignatureLen bytes every try is false and costs no HMAC.
+type Matcher struct {
+	v      verifier
+	sig    []byte
+	now    int64
+	usable bool
+	work   Work
+	onTry  func(ts int64) // tests of this package: see search
+}
+
+// Work is the MAC work a Matcher has done: the cost of a verification in
+// units that do not depend on the machine, for tests and tracing.
+type Work struct {
+	// MACs is the number of HMAC-SHA512 computed.
+	MACs int
+	// BodyMACs is how many of them covered a (non-empty) body.
+	BodyMACs int
+	// BodyBytes is the body bytes those hashed in all, the bulk of the
+	// cost when bodies are large.
+	BodyBytes int64
+}
+
+// NewMatcher returns a Matcher for sig over path under key, with offsets
+// counted from the server second now. key is the api key string's bytes
+// and sig the decoded X-Signature (DecodeSignature); the Matcher keeps
+// references to both, so they must not change while it is in use.
+func NewMatcher(key, sig []byte, path string, now int64) *Matcher {
+	// Kept small enough to inline, so a Matcher that does not outlive its
+	// caller stays on the caller's stack.
+	m := new(Matcher)
+	m.init(key, sig, path, now)
+	return m
+}
+
+func (m *Matcher) init(key, sig []byte, path string, now int64) {
+	m.sig, m.now = sig, now
+	if len(sig) == SignatureLen && len(key) > 0 {
+		m.v.init(key, path)
+		m.usable = true
+	}
+}
+
+// At reports whether sig is the MAC of the second now+off over path ++
+// body (body nil or empty: the body-less variant). A second that would
+// overflow int64 is false without an HMAC.
+func (m *Matcher) At(off int, body []byte) bool {
+	if !m.usable {
 		return false
 	}
-	return newVerifier(key, path, body).check(sig, ts)
+	ts, inRange := addOffset(m.now, off)
+	if !inRange {
+		return false
+	}
+	if m.onTry != nil {
+		m.onTry(ts)
+	}
+	m.work.MACs++
+	if len(body) > 0 {
+		m.work.BodyMACs++
+		m.work.BodyBytes += int64(len(body))
+	}
+	return m.v.check(m.sig, ts, body)
 }
+
+// Around is Search without offset 0: it tries now-1, now+1, now-2, now+2,
+// … out to now±window, in that order, and returns the first matching
+// offset. Together with At(0, body) before it, it tries exactly what
+// Search tries, in the same order; a caller that tries several variants at
+// offset 0 first calls it afterwards for each, so no second is computed
+// twice for one variant. A negative window tries nothing.
+func (m *Matcher) Around(body []byte, window int) (int, bool) {
+	if !m.usable {
+		return 0, false
+	}
+	// Loop on the magnitude rather than on 2*window tries so that a huge
+	// window cannot overflow the loop bound.
+	for k := 1; k <= window && k > 0; k++ {
+		if m.At(-k, body) {
+			return -k, true
+		}
+		if m.At(k, body) {
+			return k, true
+		}
+	}
+	return 0, false
+}
+
+// Work returns the MAC work done so far.
+func (m *Matcher) Work() Work { return m.work }
 
 // addOffset returns now+off, or false if that overflows int64.
 func addOffset(now int64, off int) (int64, bool) {
@@ -222,36 +303,32 @@ func addOffset(now int64, off int) (int64, bool) {
 }
 
 // verifier holds one keyed HMAC and the buffers for repeated tries of the same
-// path and body at different timestamps. Building it costs a few allocations
-// (hmac.New precomputes the padded key); each check after that allocates
-// nothing: the message prefix is rebuilt in msg, whose capacity already fits
-// the longest timestamp, and the tag is summed into sum.
+// path at different timestamps and with different bodies. Setting it up costs
+// a few allocations (hmac.New precomputes the padded key); each check after
+// that allocates nothing: the message prefix is rebuilt in msg, whose capacity
+// already fits the longest timestamp, and the tag is summed into sum.
 type verifier struct {
 	mac  hash.Hash
 	path string
-	body []byte
 	msg  []byte // timestamp digits ++ path; capacity fixed at construction
 	sum  []byte // capacity SignatureLen
 	used bool   // mac has absorbed a message and needs a Reset
 }
 
-func newVerifier(key []byte, path string, body []byte) *verifier {
-	return &verifier{
-		mac:  hmac.New(sha512.New, key),
-		path: path,
-		body: body,
-		// Timestamp and path share one buffer so each try is one Write for
-		// the short part; the body, possibly large, is written from the
-		// caller's slice and never copied.
-		msg: make([]byte, 0, maxTimestampDigits+1+len(path)),
-		sum: make([]byte, 0, SignatureLen),
-	}
+func (v *verifier) init(key []byte, path string) {
+	v.mac = hmac.New(sha512.New, key)
+	v.path = path
+	// Timestamp and path share one buffer so each try is one Write for the
+	// short part; the body, possibly large, is written from the caller's
+	// slice and never copied.
+	v.msg = make([]byte, 0, maxTimestampDigits+1+len(path))
+	v.sum = make([]byte, 0, SignatureLen)
 }
 
 // check reports whether sig is the MAC of ts ++ path ++ body. hmac.Equal
 // compares in constant time; its early return on a length mismatch leaks only
 // the length, which callers have already fixed at SignatureLen (SEC-21).
-func (v *verifier) check(sig []byte, ts int64) bool {
+func (v *verifier) check(sig []byte, ts int64, body []byte) bool {
 	// A fresh HMAC is already reset, and its first Reset is not free
 	// (crypto/hmac snapshots the padded-key state then, about 1 µs and two
 	// allocations): skipping it keeps the synced-clock case to setup plus
@@ -263,8 +340,8 @@ func (v *verifier) check(sig []byte, ts int64) bool {
 	v.msg = strconv.AppendInt(v.msg[:0], ts, 10)
 	v.msg = append(v.msg, v.path...)
 	v.mac.Write(v.msg)
-	if len(v.body) > 0 {
-		v.mac.Write(v.body)
+	if len(body) > 0 {
+		v.mac.Write(body)
 	}
 	v.sum = v.mac.Sum(v.sum[:0])
 	return hmac.Equal(v.sum, sig)
