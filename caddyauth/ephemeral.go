@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -21,10 +22,22 @@ const DefaultEphemeralSize = 100_000
 // forgotten first. Forgetting a challenge only makes its login fail;
 // forgetting a failure count under a flood of other keys is the price of the
 // bound, and the per-IP throttle still holds.
+//
+// Replay marks (SeenOnce) are kept apart, in a fixed-size seenSet of the same
+// size, as MemoryReplayGuard keeps them: they are the most numerous entries
+// by far, and there they cost no pointers for the GC and cannot push
+// challenges or failure counts out of the LRU.
 type LocalEphemeral struct {
 	mu    sync.Mutex
 	lru   *lru.Cache[[32]byte, *ephemeralEntry]
 	clock Clock
+	size  int
+
+	// seen is built on the first SeenOnce: most LocalEphemerals (the
+	// abuse limiter's, the Ephemeral next to a MemoryReplayGuard) never
+	// record a replay mark and should not carry a table for them.
+	seenInit sync.Once
+	seen     atomic.Pointer[seenSet]
 }
 
 type ephemeralEntry struct {
@@ -33,7 +46,10 @@ type ephemeralEntry struct {
 	expires time.Time
 }
 
-var _ Ephemeral = (*LocalEphemeral)(nil)
+var (
+	_ Ephemeral   = (*LocalEphemeral)(nil)
+	_ ReplayGuard = (*LocalEphemeral)(nil)
+)
 
 // NewLocalEphemeral returns state for at most size keys (<= 0: the default).
 func NewLocalEphemeral(size int, clock Clock) *LocalEphemeral {
@@ -44,7 +60,7 @@ func NewLocalEphemeral(size int, clock Clock) *LocalEphemeral {
 		clock = SystemClock{}
 	}
 	c, _ := lru.New[[32]byte, *ephemeralEntry](size)
-	return &LocalEphemeral{lru: c, clock: clock}
+	return &LocalEphemeral{lru: c, clock: clock, size: size}
 }
 
 // live returns the unexpired entry under k; it must be called with mu held.
@@ -85,16 +101,11 @@ func (e *LocalEphemeral) TakeOnce(_ context.Context, key string) ([]byte, error)
 	return en.value, nil
 }
 
-// SeenOnce implements Ephemeral and ReplayGuard.
+// SeenOnce implements Ephemeral and ReplayGuard, with the bound and eviction
+// policy of MemoryReplayGuard (SEC-23). It never fails.
 func (e *LocalEphemeral) SeenOnce(_ context.Context, key string, ttl time.Duration) (bool, error) {
-	k, now := sha256.Sum256([]byte(key)), e.clock.Now()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.live(k, now) != nil {
-		return false, nil
-	}
-	e.lru.Add(k, &ephemeralEntry{expires: now.Add(ttl)})
-	return true, nil
+	e.seenInit.Do(func() { e.seen.Store(newSeenSet(e.size)) })
+	return e.seen.Load().seenOnce(key, e.clock.Now(), ttl), nil
 }
 
 // AddFailure implements Ephemeral.
@@ -133,5 +144,12 @@ func (e *LocalEphemeral) ResetFailures(_ context.Context, key string) error {
 	return nil
 }
 
-// Len is the number of keys held (expired ones included until touched).
-func (e *LocalEphemeral) Len() int { return e.lru.Len() }
+// Len is the number of keys held: challenges and failure counters (expired
+// ones included until touched) and unexpired replay marks.
+func (e *LocalEphemeral) Len() int {
+	n := e.lru.Len()
+	if seen := e.seen.Load(); seen != nil {
+		n += seen.len(e.clock.Now())
+	}
+	return n
+}

@@ -2,11 +2,7 @@ package caddyauth
 
 import (
 	"context"
-	"crypto/sha256"
-	"sync"
 	"time"
-
-	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // ReplayGuard remembers values for a while and says whether a value is seen
@@ -20,40 +16,38 @@ type ReplayGuard interface {
 // DefaultReplayCacheSize bounds the in-memory replay guard.
 const DefaultReplayCacheSize = 100_000
 
-// MemoryReplayGuard is a bounded in-memory ReplayGuard. Keys are kept as
-// SHA-256 digests (fixed 32 bytes whatever the input) in an LRU of fixed
-// capacity, so a flood of distinct values costs bounded memory (SEC-23); when
-// full, the least recently seen value is forgotten first.
+// MaxReplayCacheSize is the largest in-memory replay guard: its table
+// (about 25 bytes per value, about 400 MiB at this size) is allocated whole
+// when the guard is built, so a larger size is capped to this.
+const MaxReplayCacheSize = 1 << 24
+
+// MemoryReplayGuard is a bounded in-memory ReplayGuard. It remembers at most
+// its size of values (rounded up to a multiple of 8), allocated once when it
+// is built: a flood of distinct values never grows it (SEC-23). Keys are kept
+// as 16-byte prefixes of their SHA-256, whatever their length. When a value
+// must be forgotten to make room, it is one of those closest to the end of
+// their ttl (see seenSet), not the least recently seen.
 type MemoryReplayGuard struct {
-	mu    sync.Mutex
-	lru   *lru.Cache[[32]byte, time.Time]
+	set   *seenSet
 	clock Clock
 }
 
-// NewMemoryReplayGuard returns a guard remembering at most size values.
+var _ ReplayGuard = (*MemoryReplayGuard)(nil)
+
+// NewMemoryReplayGuard returns a guard remembering at most size values
+// (<= 0: DefaultReplayCacheSize; capped at MaxReplayCacheSize), on clock
+// (nil: the system clock).
 func NewMemoryReplayGuard(size int, clock Clock) *MemoryReplayGuard {
-	if size <= 0 {
-		size = DefaultReplayCacheSize
-	}
 	if clock == nil {
 		clock = SystemClock{}
 	}
-	c, _ := lru.New[[32]byte, time.Time](size)
-	return &MemoryReplayGuard{lru: c, clock: clock}
+	return &MemoryReplayGuard{set: newSeenSet(size), clock: clock}
 }
 
-// SeenOnce implements ReplayGuard.
+// SeenOnce implements ReplayGuard. It never fails.
 func (g *MemoryReplayGuard) SeenOnce(_ context.Context, key string, ttl time.Duration) (bool, error) {
-	k := sha256.Sum256([]byte(key))
-	now := g.clock.Now()
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if exp, ok := g.lru.Peek(k); ok && now.Before(exp) {
-		return false, nil
-	}
-	g.lru.Add(k, now.Add(ttl))
-	return true, nil
+	return g.set.seenOnce(key, g.clock.Now(), ttl), nil
 }
 
-// Len is the number of remembered values.
-func (g *MemoryReplayGuard) Len() int { return g.lru.Len() }
+// Len is the number of values remembered now (expired ones excluded).
+func (g *MemoryReplayGuard) Len() int { return g.set.len(g.clock.Now()) }

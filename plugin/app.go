@@ -61,8 +61,10 @@ type App struct {
 	// seen. Default: 30s.
 	CacheTTL caddy.Duration `json:"cache_ttl,omitempty"`
 
-	// ReplayCacheSize bounds the in-memory memory of recently seen
-	// signatures. Default: 100000.
+	// ReplayCacheSize is how many recently seen signatures each node
+	// remembers (about 25 bytes each, allocated at start; at most 16777216).
+	// When it is full the marks closest to expiry are forgotten first.
+	// Default: 100000.
 	ReplayCacheSize int `json:"replay_cache_size,omitempty"`
 
 	// MaxSessionsPerUser caps the live sessions of one user, every dialect
@@ -333,6 +335,10 @@ func (a *App) Validate() error {
 	}
 	if a.MaxSessionsPerUser < 0 {
 		return fmt.Errorf("sessiongate: max_sessions_per_user must not be negative")
+	}
+	if a.ReplayCacheSize < 0 || a.ReplayCacheSize > caddyauth.MaxReplayCacheSize {
+		return fmt.Errorf("sessiongate: replay_cache_size %d: want 1 to %d (0 for the default)",
+			a.ReplayCacheSize, caddyauth.MaxReplayCacheSize)
 	}
 	if err := a.LoginLimits.validate(); err != nil {
 		return err

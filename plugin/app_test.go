@@ -264,3 +264,27 @@ func TestSanitizeSEC40SEC41SEC42(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateReplayCacheSizeSEC23 (SEC-23): the replay table is allocated
+// whole at start, so its size is bounded when the config loads instead of
+// being capped silently.
+func TestValidateReplayCacheSizeSEC23(t *testing.T) {
+	for _, tc := range []struct {
+		size int
+		ok   bool
+	}{
+		{0, true},
+		{1, true},
+		{caddyauth.MaxReplayCacheSize, true},
+		{caddyauth.MaxReplayCacheSize + 1, false},
+		{-1, false},
+	} {
+		err := (&App{ReplayCacheSize: tc.size}).Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("replay_cache_size %d: Validate = %v, want ok=%v", tc.size, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "replay_cache_size") {
+			t.Errorf("replay_cache_size %d: error does not name the setting: %v", tc.size, err)
+		}
+	}
+}

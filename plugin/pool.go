@@ -118,6 +118,9 @@ func loadBackend(sc StoreConfig, cacheSize int, cacheTTL time.Duration, replaySi
 		if err != nil {
 			return nil, err
 		}
+		// The replay table is allocated whole here (about 25 bytes per
+		// value, no pointers for the GC) and never grows, so it lives
+		// with the backend across reloads like the key cache.
 		local := caddyauth.NewMemoryReplayGuard(replaySize, nil)
 		b := &backend{cache: caddyauth.NewKeyCache(cacheSize, cacheTTL), sealer: sealer,
 			replay: local, localReplay: local,
