@@ -110,7 +110,8 @@ FUZZ_TARGETS = \
 	./caddyauth/dialect/videntity:FuzzLoginForm \
 	./caddyauth/dialect/videntity:FuzzProxiedKey \
 	./plugin:FuzzCaddyfile \
-	./plugin:FuzzAdminCreateUser
+	./plugin:FuzzAdminCreateUser \
+	./plugin:FuzzHasHeaderPrefix
 
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
@@ -86,7 +88,7 @@ type Handler struct {
 	sxt       *sxt.Dialect
 	native    *native.Dialect
 	prefix    string // lower case, '-' separated
-	hdrID     string
+	hdrID     string // the identity headers, in canonical form
 	hdrMail   string
 	hdrName   string
 	logger    *zap.Logger
@@ -238,14 +240,25 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("sessiongate handler: load app: %w", err)
 	}
-	h.app = appIface.(*App)
+	return h.provision(appIface.(*App))
+}
+
+// provision sets the handler up on app: Provision without the Caddy context,
+// so tests and benchmarks can build a handler on an app of their own.
+func (h *Handler) provision(app *App) error {
+	if h.logger == nil {
+		h.logger = zap.NewNop()
+	}
+	h.app = app
+	var err error
 	if h.IdentityPrefix == "" {
 		h.IdentityPrefix = "X-Auth-"
 	}
 	h.prefix = normHeader(h.IdentityPrefix)
-	h.hdrID = h.IdentityPrefix + "User-Id"
-	h.hdrMail = h.IdentityPrefix + "User-Email"
-	h.hdrName = h.IdentityPrefix + "Username"
+	// Canonical once here, as Header.Set would make them on every request.
+	h.hdrID = textproto.CanonicalMIMEHeaderKey(h.IdentityPrefix + "User-Id")
+	h.hdrMail = textproto.CanonicalMIMEHeaderKey(h.IdentityPrefix + "User-Email")
+	h.hdrName = textproto.CanonicalMIMEHeaderKey(h.IdentityPrefix + "Username")
 	if h.Amatino != nil {
 		c := h.Amatino
 		h.amatino, err = amatino.New(h.app.Manager(), amatino.Options{
@@ -375,7 +388,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.refuse(w, r, "none", ref)
 		return nil
 	}
-	verifyDuration.WithLabelValues(string(dialect)).Observe(time.Since(start).Seconds())
+	verifyByDialect.one(string(dialect)).Observe(time.Since(start).Seconds())
 	h.stripCredentials(r)
 	if ref != nil {
 		h.refuse(w, r, string(dialect), ref)
@@ -385,7 +398,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 		h.refuse(w, r, string(dialect), ref)
 		return nil
 	}
-	requestsTotal.WithLabelValues(string(dialect), caddyauth.ResultOK).Inc()
+	requestsByDialect.two(string(dialect), caddyauth.ResultOK).Inc()
 	if dialect == caddyauth.DialectAmatino || dialect == caddyauth.DialectNative {
 		clockSkew.Observe(float64(offset))
 	}
@@ -419,17 +432,13 @@ func (h *Handler) endpoint(r *http.Request) http.HandlerFunc {
 func (h *Handler) withRequestContext(r *http.Request) *http.Request {
 	ctx := r.Context()
 	ip, _ := caddyhttp.GetVar(ctx, caddyhttp.ClientIPVarKey).(string)
-	uri := r.RequestURI
+	uri, host := r.RequestURI, r.Host
 	if orig, ok := ctx.Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok {
-		uri = orig.RequestURI
+		uri, host = orig.RequestURI, orig.Host
 	}
 	ctx = caddyauth.WithClientIP(ctx, ip)
 	ctx = caddyauth.WithRequestURI(ctx, uri)
 	if h.native != nil {
-		host := r.Host
-		if orig, ok := ctx.Value(caddyhttp.OriginalRequestCtxKey).(http.Request); ok {
-			host = orig.Host
-		}
 		ctx = native.WithAuthority(ctx, host)
 	}
 	return r.WithContext(ctx)
@@ -441,14 +450,17 @@ func (h *Handler) withRequestContext(r *http.Request) *http.Request {
 // or that announces one as a trailer.
 func (h *Handler) sanitize(r *http.Request) *caddyauth.Refusal {
 	for name := range r.Header {
-		if strings.HasPrefix(normHeader(name), h.prefix) {
+		if hasHeaderPrefix(name, h.prefix) {
 			delete(r.Header, name)
 		}
 	}
-	for _, name := range []string{"Connection", "Trailer"} {
+	for _, name := range [...]string{"Connection", "Trailer"} {
 		for _, v := range r.Header.Values(name) {
-			for _, tok := range strings.Split(v, ",") {
-				if strings.HasPrefix(normHeader(strings.TrimSpace(tok)), h.prefix) {
+			// The tokens of strings.Split(v, ","), without the slice.
+			for more := true; more; {
+				var tok string
+				tok, v, more = strings.Cut(v, ",")
+				if hasHeaderPrefix(strings.TrimSpace(tok), h.prefix) {
 					return &caddyauth.Refusal{Status: http.StatusBadRequest, Code: caddyauth.CodeInvalidRequest,
 						Message: name + " header names a gateway identity header", Result: caddyauth.ResultMalformed}
 				}
@@ -456,7 +468,7 @@ func (h *Handler) sanitize(r *http.Request) *caddyauth.Refusal {
 		}
 	}
 	for name := range r.Trailer {
-		if strings.HasPrefix(normHeader(name), h.prefix) {
+		if hasHeaderPrefix(name, h.prefix) {
 			return &caddyauth.Refusal{Status: http.StatusBadRequest, Code: caddyauth.CodeInvalidRequest,
 				Message: "trailer names a gateway identity header", Result: caddyauth.ResultMalformed}
 		}
@@ -498,20 +510,43 @@ func (h *Handler) setIdentity(r *http.Request, userID int64, d caddyauth.Dialect
 		return caddyauth.Unavailable()
 	}
 	email, name := u.Email, u.Username
-	r.Header.Set(h.hdrID, id)
+	// What Header.Set does (the keys are canonical already), with one
+	// backing array for the three values instead of one allocation each;
+	// each slice is capped, so a later append copies rather than writing
+	// into its neighbour.
+	vals := []string{id, email, name}
+	r.Header[h.hdrID] = vals[0:1:1]
 	if email != "" {
-		r.Header.Set(h.hdrMail, email)
+		r.Header[h.hdrMail] = vals[1:2:2]
 	}
 	if name != "" {
-		r.Header.Set(h.hdrName, name)
+		r.Header[h.hdrName] = vals[2:3:3]
 	}
 	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
 		repl.Set("http.auth.user.id", id)
 		repl.Set("http.auth.user.email", email)
 		repl.Set("http.auth.user.username", name)
-		repl.Set("http.auth.user.dialect", string(d))
+		repl.Set("http.auth.user.dialect", dialectValue(d))
 	}
 	return nil
+}
+
+// dialectValues are the dialect names boxed once, so setting the dialect
+// placeholder allocates nothing.
+var dialectValues = func() []any {
+	v := make([]any, len(dialectLabels))
+	for i, d := range dialectLabels {
+		v[i] = d
+	}
+	return v
+}()
+
+// dialectValue is string(d) as an interface value.
+func dialectValue(d caddyauth.Dialect) any {
+	if i := indexOf(dialectLabels, string(d)); i >= 0 {
+		return dialectValues[i]
+	}
+	return string(d)
 }
 
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, dialect string, ref *caddyauth.Refusal) {
@@ -519,7 +554,7 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, dialect string,
 	if result == "" {
 		result = caddyauth.ResultMalformed
 	}
-	requestsTotal.WithLabelValues(dialect, result).Inc()
+	requestsByDialect.two(dialect, result).Inc()
 	h.app.Manager().Audit(caddyauth.Event{Type: "refused", Dialect: caddyauth.Dialect(dialect), Reason: ref.Code,
 		ClientIP: caddyauth.ClientIP(r.Context())})
 	ref.Write(w)
@@ -545,6 +580,34 @@ func (h *Handler) challenges() []string {
 // normHeader folds a header name for comparison: lower case, `_` as `-`.
 func normHeader(s string) string {
 	return strings.ReplaceAll(strings.ToLower(s), "_", "-")
+}
+
+// hasHeaderPrefix reports whether normHeader(name) starts with prefix, a
+// normHeader-folded ASCII prefix, without building the folded copy: sanitize
+// asks it of every header of every request. Folding is per character, so
+// while name is ASCII its first len(prefix) bytes decide alone. A non-ASCII
+// byte, which real header names never hold, takes normHeader itself, so
+// that Unicode case mapping (the Kelvin sign lower-cases to `k`) deletes
+// exactly what it always did.
+func hasHeaderPrefix(name, prefix string) bool {
+	for i := 0; i < len(prefix); i++ {
+		if i == len(name) {
+			return false
+		}
+		c := name[i]
+		switch {
+		case c >= utf8.RuneSelf:
+			return strings.HasPrefix(normHeader(name), prefix)
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		case c == '_':
+			c = '-'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 func validHeaderPrefix(p string) bool {

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -64,34 +65,142 @@ var (
 var (
 	requestResults = []string{"ok", "missing", "malformed", "unknown_session", "expired", "bad_signature",
 		"bad_token", "replay", "locked", "store_unavailable"}
-	loginResults = []string{"ok", "bad_credentials", "locked", "throttled", "malformed", "unavailable"}
-	endReasons   = []string{"logout", "expired", "revoked", "refresh_reuse"}
+	loginResults  = []string{"ok", "bad_credentials", "locked", "throttled", "malformed", "unavailable"}
+	replayActions = []string{"rejected", "observed"}
+	endReasons    = []string{"logout", "expired", "revoked", "refresh_reuse"}
+	cacheResults  = []string{"hit", "miss"}
+	// requestDialects are the dialect labels of requests_total: a refusal
+	// before any dialect was chosen counts as "none".
+	requestDialects = slices.Concat(dialectLabels, []string{"none"})
+)
+
+// The children of the labelled collectors for the known label values,
+// resolved once: a request then increments its counters without
+// WithLabelValues hashing its label values and taking the vector's lock
+// (about 1 µs per request in e2e/bench's profile). Resolving a child creates
+// its series, so exactly the combinations that always showed as zeros on
+// /metrics are resolved here; any other (an unexpected value, store_errors'
+// operations) goes through WithLabelValues and appears on first use, as
+// before. The collectors and so their children live for the whole process
+// and are never Reset, so these stay the series that every config's
+// registry exposes across reloads (SEC-47).
+var (
+	requestsByDialect = newChildren[prometheus.Counter](requestsTotal, requestDialects, requestResults)
+	replaysByDialect  = newChildren[prometheus.Counter](replaysTotal, dialectLabels, replayActions)
+	loginsByDialect   = newChildren[prometheus.Counter](loginsTotal, dialectLabels, loginResults)
+	endedByDialect    = newChildren[prometheus.Counter](sessionsEnded, dialectLabels, endReasons)
+	createdByDialect  = newChildren[prometheus.Counter](sessionsCreated, dialectLabels, nil)
+	activeByDialect   = newChildren[prometheus.Gauge](sessionsActive, dialectLabels, nil)
+	verifyByDialect   = newChildren[prometheus.Observer](verifyDuration, dialectLabels, nil)
+	refreshReuseBy    = newChildren[prometheus.Counter](refreshReuse, dialectLabels, nil)
+	cacheByResult     = newChildren[prometheus.Counter](cacheRequests, cacheResults, nil)
 )
 
 func init() {
 	// Pre-create the known label combinations so zeros show on /metrics.
 	for _, d := range dialectLabels {
 		for _, r := range requestResults {
-			requestsTotal.WithLabelValues(d, r)
+			requestsByDialect.resolve(d, r)
 		}
 		for _, r := range loginResults {
-			loginsTotal.WithLabelValues(d, r)
+			loginsByDialect.resolve(d, r)
 		}
-		for _, a := range []string{"rejected", "observed"} {
-			replaysTotal.WithLabelValues(d, a)
+		for _, a := range replayActions {
+			replaysByDialect.resolve(d, a)
 		}
 		for _, r := range endReasons {
-			sessionsEnded.WithLabelValues(d, r)
+			endedByDialect.resolve(d, r)
 		}
-		sessionsCreated.WithLabelValues(d)
-		sessionsActive.WithLabelValues(d)
-		verifyDuration.WithLabelValues(d)
+		createdByDialect.resolve(d, "")
+		activeByDialect.resolve(d, "")
+		verifyByDialect.resolve(d, "")
 	}
-	refreshReuse.WithLabelValues(string(caddyauth.DialectSXT))
-	requestsTotal.WithLabelValues("none", "missing")
-	requestsTotal.WithLabelValues("none", "malformed")
-	cacheRequests.WithLabelValues("hit")
-	cacheRequests.WithLabelValues("miss")
+	refreshReuseBy.resolve(string(caddyauth.DialectSXT), "")
+	requestsByDialect.resolve("none", caddyauth.ResultMissing)
+	requestsByDialect.resolve("none", caddyauth.ResultMalformed)
+	for _, r := range cacheResults {
+		cacheByResult.resolve(r, "")
+	}
+}
+
+// labelled is what client_golang's vectors share: the child for a set of
+// label values (CounterVec, GaugeVec, HistogramVec).
+type labelled[T any] interface {
+	WithLabelValues(lvs ...string) T
+}
+
+// children holds the resolved children of a vector with one label (cols
+// nil) or two, for label values from closed sets: rows × cols, in order.
+// It is filled in init and only read afterwards, so it needs no lock.
+type children[T any] struct {
+	vec        labelled[T]
+	rows, cols []string
+	cells      []child[T]
+}
+
+type child[T any] struct {
+	c  T
+	ok bool // resolved; an unresolved cell falls back to the vector
+}
+
+func newChildren[T any](vec labelled[T], rows, cols []string) *children[T] {
+	return &children[T]{vec: vec, rows: rows, cols: cols, cells: make([]child[T], len(rows)*max(len(cols), 1))}
+}
+
+// cell returns the index of the (a, b) cell, or -1 if a or b is not one of
+// the table's values. b is ignored for a one-label vector.
+func (t *children[T]) cell(a, b string) int {
+	i := indexOf(t.rows, a)
+	if i < 0 || t.cols == nil {
+		return i
+	}
+	j := indexOf(t.cols, b)
+	if j < 0 {
+		return -1
+	}
+	return i*len(t.cols) + j
+}
+
+// resolve creates the child for (a, b) (b ignored for a one-label vector)
+// and keeps it. It panics on values outside the table: that is a mistake
+// in this file, found by any test.
+func (t *children[T]) resolve(a, b string) {
+	i := t.cell(a, b)
+	if i < 0 {
+		panic("sessiongate metrics: label values " + a + "," + b + " are not in the table")
+	}
+	if t.cols == nil {
+		t.cells[i] = child[T]{c: t.vec.WithLabelValues(a), ok: true}
+	} else {
+		t.cells[i] = child[T]{c: t.vec.WithLabelValues(a, b), ok: true}
+	}
+}
+
+// one returns the child for the value a of a one-label vector.
+func (t *children[T]) one(a string) T {
+	if i := t.cell(a, ""); i >= 0 && t.cells[i].ok {
+		return t.cells[i].c
+	}
+	return t.vec.WithLabelValues(a)
+}
+
+// two returns the child for the values a, b of a two-label vector.
+func (t *children[T]) two(a, b string) T {
+	if i := t.cell(a, b); i >= 0 && t.cells[i].ok {
+		return t.cells[i].c
+	}
+	return t.vec.WithLabelValues(a, b)
+}
+
+// indexOf is the position of v in set, or -1. The sets hold at most ten
+// short values: a scan beats hashing v.
+func indexOf(set []string, v string) int {
+	for i, s := range set {
+		if s == v {
+			return i
+		}
+	}
+	return -1
 }
 
 // registerMetrics registers the collectors on reg, tolerating collectors

@@ -10,7 +10,8 @@ import (
 // audit logs. The audit log is the logger "sessiongate.audit": one event per
 // login, failed login, logout, refusal and replay, with no secret and no raw
 // session id in it (SEC-44, SEC-45). A refresh_reuse event is also counted in
-// caddy_sessiongate_refresh_reuse_detected_total.
+// caddy_sessiongate_refresh_reuse_detected_total. Counters are taken from
+// the children resolved in metrics.go, not looked up by label per call.
 type observer struct {
 	audit *zap.Logger
 }
@@ -39,34 +40,34 @@ func (o *observer) Audit(e caddyauth.Event) {
 	}
 	o.audit.Info("sessiongate "+e.Type, fields...)
 	if e.Type == caddyauth.EventRefreshReuse {
-		refreshReuse.WithLabelValues(string(e.Dialect)).Inc()
+		refreshReuseBy.one(string(e.Dialect)).Inc()
 	}
 }
 
 func (o *observer) CacheLookup(hit bool) {
 	if hit {
-		cacheRequests.WithLabelValues("hit").Inc()
+		cacheByResult.one("hit").Inc()
 	} else {
-		cacheRequests.WithLabelValues("miss").Inc()
+		cacheByResult.one("miss").Inc()
 	}
 }
 
 func (o *observer) SessionCreated(d caddyauth.Dialect) {
-	sessionsCreated.WithLabelValues(string(d)).Inc()
+	createdByDialect.one(string(d)).Inc()
 }
 
 func (o *observer) SessionEnded(d caddyauth.Dialect, reason string) {
-	sessionsEnded.WithLabelValues(string(d), reason).Inc()
+	endedByDialect.two(string(d), reason).Inc()
 }
 
 func (o *observer) StoreError(op string) { storeErrors.WithLabelValues(op).Inc() }
 
 func (o *observer) Login(d caddyauth.Dialect, result string) {
-	loginsTotal.WithLabelValues(string(d), result).Inc()
+	loginsByDialect.two(string(d), result).Inc()
 }
 
 func (o *observer) Replay(d caddyauth.Dialect, action string) {
-	replaysTotal.WithLabelValues(string(d), action).Inc()
+	replaysByDialect.two(string(d), action).Inc()
 }
 
 var _ caddyauth.Observer = (*observer)(nil)
