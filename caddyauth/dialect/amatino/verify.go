@@ -283,7 +283,7 @@ func (d *Dialect) match(r *http.Request, mt *sign.Matcher, id string, q query) (
 		return off, true, lock, nil
 	}
 	compact, valid := sign.PythonCompactJSON(body)
-	if !valid || bytes.Equal(compact, body) {
+	if !valid || bytes.Equal(compact, body) { // SEC-21 exempt: two copies of the request body, no MAC
 		return 0, false, lock, nil
 	}
 	if mt.At(q.first, compact) {
