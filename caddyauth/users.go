@@ -66,6 +66,9 @@ func NewStaticUsers(users []User) (*StaticUsers, error) {
 
 // UserByEmail finds a user by email, case-insensitively.
 func (d *StaticUsers) UserByEmail(_ context.Context, email string) (*User, error) {
+	if d == nil {
+		return nil, ErrNotFound // no static users
+	}
 	if u, ok := d.byEmail[strings.ToLower(email)]; ok {
 		return u, nil
 	}
@@ -74,6 +77,9 @@ func (d *StaticUsers) UserByEmail(_ context.Context, email string) (*User, error
 
 // UserByID finds a user by numeric id.
 func (d *StaticUsers) UserByID(_ context.Context, id int64) (*User, error) {
+	if d == nil {
+		return nil, ErrNotFound // no static users
+	}
 	if u, ok := d.byID[id]; ok {
 		return u, nil
 	}
@@ -82,6 +88,9 @@ func (d *StaticUsers) UserByID(_ context.Context, id int64) (*User, error) {
 
 // UserByUsername finds a user by exact username.
 func (d *StaticUsers) UserByUsername(_ context.Context, name string) (*User, error) {
+	if d == nil {
+		return nil, ErrNotFound // no static users
+	}
 	if u, ok := d.byUsername[name]; ok {
 		return u, nil
 	}
@@ -90,6 +99,9 @@ func (d *StaticUsers) UserByUsername(_ context.Context, name string) (*User, err
 
 // UserByKeyID finds the user holding the public key with keyID.
 func (d *StaticUsers) UserByKeyID(_ context.Context, keyID string) (*User, error) {
+	if d == nil {
+		return nil, ErrNotFound // no static users
+	}
 	if u, ok := d.byKey[keyID]; ok {
 		return u, nil
 	}
@@ -113,28 +125,48 @@ func layered(static, stored func() (*User, error)) (*User, error) {
 	return stored()
 }
 
+// stored is the Store part, or a directory without users when there is
+// none: either part of a Layered may be left out (a nil Static has no users
+// either).
+func (l Layered) stored() UserDirectory {
+	if l.Store == nil {
+		return noUsers{}
+	}
+	return l.Store
+}
+
+// noUsers is an empty UserDirectory.
+type noUsers struct{}
+
+var _ UserDirectory = noUsers{}
+
+func (noUsers) UserByEmail(context.Context, string) (*User, error)    { return nil, ErrNotFound }
+func (noUsers) UserByID(context.Context, int64) (*User, error)        { return nil, ErrNotFound }
+func (noUsers) UserByUsername(context.Context, string) (*User, error) { return nil, ErrNotFound }
+func (noUsers) UserByKeyID(context.Context, string) (*User, error)    { return nil, ErrNotFound }
+
 // UserByEmail implements UserDirectory.
 func (l Layered) UserByEmail(ctx context.Context, email string) (*User, error) {
 	return layered(func() (*User, error) { return l.Static.UserByEmail(ctx, email) },
-		func() (*User, error) { return l.Store.UserByEmail(ctx, email) })
+		func() (*User, error) { return l.stored().UserByEmail(ctx, email) })
 }
 
 // UserByID implements UserDirectory.
 func (l Layered) UserByID(ctx context.Context, id int64) (*User, error) {
 	return layered(func() (*User, error) { return l.Static.UserByID(ctx, id) },
-		func() (*User, error) { return l.Store.UserByID(ctx, id) })
+		func() (*User, error) { return l.stored().UserByID(ctx, id) })
 }
 
 // UserByUsername implements UserDirectory.
 func (l Layered) UserByUsername(ctx context.Context, name string) (*User, error) {
 	return layered(func() (*User, error) { return l.Static.UserByUsername(ctx, name) },
-		func() (*User, error) { return l.Store.UserByUsername(ctx, name) })
+		func() (*User, error) { return l.stored().UserByUsername(ctx, name) })
 }
 
 // UserByKeyID implements UserDirectory.
 func (l Layered) UserByKeyID(ctx context.Context, keyID string) (*User, error) {
 	return layered(func() (*User, error) { return l.Static.UserByKeyID(ctx, keyID) },
-		func() (*User, error) { return l.Store.UserByKeyID(ctx, keyID) })
+		func() (*User, error) { return l.stored().UserByKeyID(ctx, keyID) })
 }
 
 // Len is the number of users.

@@ -75,3 +75,26 @@ func TestStaticUsersLookups(t *testing.T) {
 		t.Error("email and id lookups return different records for one user")
 	}
 }
+
+// TestLayeredPartsMayBeLeftOut: a Layered without its static or its store
+// part finds nobody there instead of panicking.
+func TestLayeredPartsMayBeLeftOut(t *testing.T) {
+	ctx := context.Background()
+	for name, l := range map[string]caddyauth.Layered{
+		"zero":       {},
+		"no store":   {Static: &caddyauth.StaticUsers{}},
+		"nil static": {Static: nil},
+	} {
+		lookups := map[string]func() (*caddyauth.User, error){
+			"email":    func() (*caddyauth.User, error) { return l.UserByEmail(ctx, "a@example.com") },
+			"id":       func() (*caddyauth.User, error) { return l.UserByID(ctx, 7) },
+			"username": func() (*caddyauth.User, error) { return l.UserByUsername(ctx, "a") },
+			"key":      func() (*caddyauth.User, error) { return l.UserByKeyID(ctx, "ed25519-x") },
+		}
+		for what, f := range lookups {
+			if u, err := f(); u != nil || !errors.Is(err, caddyauth.ErrNotFound) {
+				t.Errorf("%s: by %s = %v, %v; want ErrNotFound", name, what, u, err)
+			}
+		}
+	}
+}
