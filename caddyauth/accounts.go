@@ -863,6 +863,9 @@ func (m *Manager) rehash(ctx context.Context, u *User, pw string) {
 	})
 	switch {
 	case err == nil:
+		// The login goes on with the hash now stored, so confirming it
+		// (confirmLogin) does not take this rehash for a change.
+		u.PasswordHash = h
 		m.Audit(Event{Type: EventPasswordRehashed, UserID: u.ID})
 	case !errors.Is(err, errUnchanged):
 		m.obs.StoreError("rehash")

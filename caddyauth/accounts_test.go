@@ -914,11 +914,12 @@ func TestRehashLeavesStaticUsersSEC01(t *testing.T) {
 }
 
 // TestLoginRacingDisableSEC13 (SEC-13): a login that read and checked its
-// user before a DisableUser, and stores its session only after the disable
-// revoked the user's sessions, must not leave that session behind: the
-// Manager reads the user again once the session is stored and refuses the
-// login like a disabled user's. The interleaving is replayed in order, so the
-// test is deterministic; without the second read the session would survive.
+// user before a DisableUser or ChangePassword, and stores its session only
+// after that change revoked the user's sessions, must not leave that session
+// behind: the Manager reads the user again once the session is stored and
+// refuses the login like a disabled user's. The interleaving is replayed in
+// order, so the test is deterministic; without the second read the session
+// would survive. A rehash done by the login itself (SEC-01) is no change.
 func TestLoginRacingDisableSEC13(t *testing.T) {
 	starts := []struct {
 		name  string
@@ -949,16 +950,41 @@ func TestLoginRacingDisableSEC13(t *testing.T) {
 			}
 		}, nil, caddyauth.ErrBadCredentials, 0},
 		{"store down for the second read", func(*acctFixture, int64) {}, []string{"get_user"}, caddyauth.ErrUnavailable, 0},
+		{"password changed meanwhile", func(f *acctFixture, id int64) {
+			if n, err := f.m.ChangePassword(context.Background(), id, "a new password", ""); err != nil || n != 0 {
+				t.Fatalf("ChangePassword = %d, %v; want 0 sessions to end yet", n, err)
+			}
+		}, nil, caddyauth.ErrBadCredentials, 0},
 	}
+	weak := weakHash(t, "bob's password")
 	for _, st := range starts {
-		for _, tc := range cases {
+		for _, tc := range append(cases, struct {
+			name    string
+			between func(f *acctFixture, id int64)
+			failing []string
+			want    error
+			live    int
+		}{"rehashed by this login", func(*acctFixture, int64) {}, nil, nil, 1}) {
 			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
 				f := newAcctFixture(t)
 				ctx := context.Background()
-				bob := f.create(t, caddyauth.NewUser{ID: 42, Email: "bob@example.com", Password: "bob's password"})
+				bob := &caddyauth.User{ID: 42, Email: "bob@example.com"}
+				if tc.name == "rehashed by this login" {
+					// Below the admin API's minimum, so straight into the
+					// store, as in TestRehashOnLoginSEC01.
+					bob.PasswordHash = weak
+					if _, err := f.store.Store.CreateUser(ctx, bob); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					bob = f.create(t, caddyauth.NewUser{ID: 42, Email: "bob@example.com", Password: "bob's password"})
+				}
 				u, err := f.m.CheckPassword(ctx, caddyauth.PasswordLogin{Email: "bob@example.com", Password: "bob's password"})
 				if err != nil {
 					t.Fatalf("CheckPassword: %v", err)
+				}
+				if tc.name == "rehashed by this login" && u.PasswordHash == weak {
+					t.Fatal("the login did not rehash the weak hash")
 				}
 				tc.between(f, bob.ID)
 				f.store.setFailing(tc.failing...)

@@ -341,38 +341,47 @@ func (m *Manager) StartSession(ctx context.Context, ns NewSession) (*Session, er
 		return nil, fmt.Errorf("start session: %w", asUnavailable(err))
 	}
 	m.obs.SessionCreated(ns.Dialect)
-	if err := m.confirmLogin(ctx, s); err != nil {
+	if err := m.confirmLogin(ctx, s, ns.User); err != nil {
 		return nil, err
 	}
 	m.enforceSessionCap(ctx, s.UserID, s.ID)
 	return s, nil
 }
 
-// confirmLogin closes the race between a login and a concurrent disable or
-// deletion of its user. The login read the user before hashing the password;
-// a DisableUser that ran meanwhile revoked the user's sessions before this one
-// existed. Reading the user again once the session is stored settles it, on
-// any linearizable store: if the read still sees the user enabled, the
-// disable's write came after it, so the revocation that follows that write
-// lists, and ends, this session; if it sees the user disabled or gone, the
-// session is ended here and the login refused like a disabled user's
-// (ErrBadCredentials). Static users cannot change, so they cost no read.
-func (m *Manager) confirmLogin(ctx context.Context, s *Session) error {
+// confirmLogin closes the race between a login and a concurrent change of
+// its user: a disable, a deletion or a password change, each of which ends
+// every session of the user (SEC-13). The login read the user before hashing
+// the password; a change that ran meanwhile revoked the user's sessions
+// before this one existed. Reading the user again once the session is
+// stored settles it, on any linearizable store: if the read still sees the
+// user as the login saw it (enabled, same password hash), the change's write
+// came after it, so the revocation that follows that write lists, and ends,
+// this session; otherwise the session is ended here and the login refused
+// like a disabled user's (ErrBadCredentials). A rehash by this very login
+// (SEC-01) updated seen, so it does not count as a change. Static users
+// cannot change, so they cost no read.
+func (m *Manager) confirmLogin(ctx context.Context, s *Session, seen *User) error {
 	if !m.fromStore(s.UserID) {
 		return nil
 	}
 	u, err := m.users.UserByID(ctx, s.UserID)
-	if err == nil && !u.Disabled {
+	if err == nil && !u.Disabled && (seen == nil || u.PasswordHash == seen.PasswordHash) {
 		return nil
 	}
 	// The credentials were never handed out, so a session this fails to
 	// end is unusable; it still goes, so it is not counted as live.
 	_, _ = m.EndSession(ctx, s.ID, "revoked")
-	if err != nil && !errors.Is(err, ErrNotFound) {
+	reason := "user_disabled"
+	switch {
+	case err != nil && !errors.Is(err, ErrNotFound):
 		m.obs.StoreError("get_user")
 		return fmt.Errorf("confirm login of user %d: %w", s.UserID, asUnavailable(err))
+	case err != nil:
+		reason = "user_deleted"
+	case !u.Disabled:
+		reason = "password_changed"
 	}
-	m.Audit(Event{Type: EventSessionsRevoked, UserID: s.UserID, Dialect: s.Dialect, Reason: "user_disabled", Count: 1})
+	m.Audit(Event{Type: EventSessionsRevoked, UserID: s.UserID, Dialect: s.Dialect, Reason: reason, Count: 1})
 	return ErrBadCredentials
 }
 

@@ -149,7 +149,7 @@ func (m *Manager) StartTokenSession(ctx context.Context, u *User, d Dialect, lt 
 			Tokens: p.tokens()}
 		if err = m.store.CreateSession(ctx, s.Clone()); err == nil {
 			m.obs.SessionCreated(d)
-			if err := m.confirmLogin(ctx, s); err != nil {
+			if err := m.confirmLogin(ctx, s, u); err != nil {
 				return nil, nil, err
 			}
 			m.enforceSessionCap(ctx, s.UserID, s.ID)
