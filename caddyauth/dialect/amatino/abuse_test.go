@@ -114,12 +114,7 @@ func TestSignatureLockout(t *testing.T) {
 // Under the signature lock, a fresh body-signed request of the owner still
 // passes: the lock narrows the window, it does not skip variants.
 func TestSignatureLockKeepsBodyVariants(t *testing.T) {
-	clk := caddyauth.NewFakeClock(time.Unix(wireTS, 0))
-	abuse := caddyauth.NewAbuse(caddyauth.AbuseConfig{MaxSignatureFailures: 1, SignatureWindow: time.Minute}, nil, clk)
-	e := newEnvWithHasher(t, amatino.Options{}, enginetest.CheapHasherConfig(), abuse)
-	e.wireSession(t)
-	_, ref := e.verify(signed(http.MethodGet, "/x", wireSessionID, sigAt("not the key", wireTS, "/x", nil), nil))
-	wantRefusal(t, ref, http.StatusUnauthorized, caddyauth.CodeBadSignature)
+	e := lockedWireEnv(t, amatino.Options{}, "/x")
 	body := []byte(`{"a":1}`)
 	v, ref := e.verify(signed(http.MethodPost, "/x", wireSessionID, sigAt(wireKey, wireTS, "/x", body), body))
 	wantOK(t, v, ref)

@@ -98,6 +98,20 @@ func (e *env) session(t testing.TB, id, key string, lifetime time.Duration) {
 // wireSession creates the WIRE.md vector's session.
 func (e *env) wireSession(t testing.TB) { e.session(t, wireSessionID, wireKey, 24*time.Hour) }
 
+// lockedWireEnv is newEnv(t, opts) with the WIRE.md session under the
+// signature lock: one bad signature (on path, at the clock's second) is
+// enough to lock it, and the lock lasts an hour of the fake clock.
+func lockedWireEnv(t testing.TB, opts amatino.Options, path string) *env {
+	t.Helper()
+	clk := caddyauth.NewFakeClock(time.Unix(wireTS, 0))
+	abuse := caddyauth.NewAbuse(caddyauth.AbuseConfig{MaxSignatureFailures: 1, SignatureWindow: time.Hour}, nil, clk)
+	e := newEnvWithHasher(t, opts, enginetest.CheapHasherConfig(), abuse)
+	e.wireSession(t)
+	_, ref := e.verify(signed(http.MethodGet, path, wireSessionID, sigAt("not the key", wireTS, path, nil), nil))
+	wantRefusal(t, ref, http.StatusUnauthorized, caddyauth.CodeBadSignature)
+	return e
+}
+
 // signed builds a request to target carrying X-Session-ID and X-Signature.
 func signed(method, target, id, sig string, body []byte) *http.Request {
 	var rd io.Reader

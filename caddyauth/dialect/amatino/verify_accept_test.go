@@ -11,7 +11,6 @@ import (
 
 	"github.com/sessiongate/sessiongate/caddyauth"
 	"github.com/sessiongate/sessiongate/caddyauth/dialect/amatino"
-	"github.com/sessiongate/sessiongate/caddyauth/enginetest"
 	"github.com/sessiongate/sessiongate/caddyauth/sign"
 )
 
@@ -78,12 +77,7 @@ func TestVerifyAcceptedSet_SEC20(t *testing.T) {
 		t.Run(cfg.name, func(t *testing.T) {
 			var e *env
 			if cfg.locked {
-				clk := caddyauth.NewFakeClock(time.Unix(wireTS, 0))
-				abuse := caddyauth.NewAbuse(caddyauth.AbuseConfig{MaxSignatureFailures: 1, SignatureWindow: time.Hour}, nil, clk)
-				e = newEnvWithHasher(t, cfg.opts, enginetest.CheapHasherConfig(), abuse)
-				e.wireSession(t)
-				_, ref := e.verify(signed(http.MethodGet, path, wireSessionID, sigAt("not the key", wireTS, path, nil), nil))
-				wantRefusal(t, ref, http.StatusUnauthorized, caddyauth.CodeBadSignature)
+				e = lockedWireEnv(t, cfg.opts, path)
 			} else {
 				e = newEnv(t, cfg.opts)
 				e.wireSession(t)

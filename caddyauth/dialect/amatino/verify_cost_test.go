@@ -103,12 +103,7 @@ func TestVerifyMACWork(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var e *env
 			if tc.locked {
-				clk := caddyauth.NewFakeClock(time.Unix(wireTS, 0))
-				abuse := caddyauth.NewAbuse(caddyauth.AbuseConfig{MaxSignatureFailures: 1, SignatureWindow: time.Hour}, nil, clk)
-				e = newEnvWithHasher(t, tc.opts, enginetest.CheapHasherConfig(), abuse)
-				e.wireSession(t)
-				_, ref := e.verify(signed(http.MethodGet, path, wireSessionID, forged, nil))
-				wantRefusal(t, ref, http.StatusUnauthorized, caddyauth.CodeBadSignature)
+				e = lockedWireEnv(t, tc.opts, path)
 			} else {
 				e = newEnv(t, tc.opts)
 				e.wireSession(t)
