@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/sessiongate/sessiongate/caddyauth"
+	"github.com/sessiongate/sessiongate/caddyauth/sign"
 )
 
 // LoginPath is where amatino clients log in (POST) and out (DELETE). The
@@ -17,6 +18,9 @@ const Challenge = `X-Signature realm="sessiongate", headers="X-Session-ID X-Sign
 type Dialect struct {
 	m *caddyauth.Manager
 	o Options
+	// workHook, set only by tests (export_test.go), is told the MAC work
+	// of every Verify that reached the signature check.
+	workHook func(sign.Work)
 }
 
 // New returns the dialect over m with opts (defaults filled in).

@@ -109,8 +109,8 @@ func (d *Dialect) Verify(r *http.Request, path string) (*Verified, *caddyauth.Re
 
 	mt := sign.NewMatcher(s.Secret, sig, path, sec)
 	off, ok, lock, ref := d.match(r, mt, idStr, q)
-	if testHookWork != nil {
-		testHookWork(mt.Work())
+	if d.workHook != nil {
+		d.workHook(mt.Work())
 	}
 	if ref != nil {
 		return nil, ref
@@ -162,10 +162,6 @@ func (d *Dialect) Verify(r *http.Request, path string) (*Verified, *caddyauth.Re
 	}
 	return v, nil
 }
-
-// testHookWork, when set (by tests, through export_test.go), is told the
-// MAC work of every Verify that reached the signature check.
-var testHookWork func(sign.Work)
 
 // query says which seconds to try: first, then, unless single, the rest of
 // the window around the server's second.

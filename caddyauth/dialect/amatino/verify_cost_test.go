@@ -126,9 +126,8 @@ func TestVerifyMACWork(t *testing.T) {
 				r.Header.Set("X-Timestamp", strconv.FormatInt(wireTS+tc.ts, 10))
 			}
 			var got []sign.Work
-			restore := amatino.SetWorkHook(func(w sign.Work) { got = append(got, w) })
+			amatino.SetWorkHook(e.d, func(w sign.Work) { got = append(got, w) })
 			v, ref := e.verify(r)
-			restore()
 			if tc.wantOK {
 				wantOK(t, v, ref)
 			} else {
