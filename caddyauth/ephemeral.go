@@ -23,10 +23,10 @@ const DefaultEphemeralSize = 100_000
 // forgetting a failure count under a flood of other keys is the price of the
 // bound, and the per-IP throttle still holds.
 //
-// Replay marks (SeenOnce) are kept apart, in a fixed-size seenSet of the same
-// size, as MemoryReplayGuard keeps them: they are the most numerous entries
-// by far, and there they cost no pointers for the GC and cannot push
-// challenges or failure counts out of the LRU.
+// Replay marks (SeenOnce) are kept apart, in a MemoryReplayGuard of the same
+// size: they are the most numerous entries by far, and there they cost no
+// pointers for the GC and cannot push challenges or failure counts out of the
+// LRU.
 type LocalEphemeral struct {
 	mu    sync.Mutex
 	lru   *lru.Cache[[32]byte, *ephemeralEntry]
@@ -37,7 +37,7 @@ type LocalEphemeral struct {
 	// abuse limiter's, the Ephemeral next to a MemoryReplayGuard) never
 	// record a replay mark and should not carry a table for them.
 	seenInit sync.Once
-	seen     atomic.Pointer[seenSet]
+	seen     atomic.Pointer[MemoryReplayGuard]
 }
 
 type ephemeralEntry struct {
@@ -103,9 +103,9 @@ func (e *LocalEphemeral) TakeOnce(_ context.Context, key string) ([]byte, error)
 
 // SeenOnce implements Ephemeral and ReplayGuard, with the bound and eviction
 // policy of MemoryReplayGuard (SEC-23). It never fails.
-func (e *LocalEphemeral) SeenOnce(_ context.Context, key string, ttl time.Duration) (bool, error) {
-	e.seenInit.Do(func() { e.seen.Store(newSeenSet(e.size)) })
-	return e.seen.Load().seenOnce(key, e.clock.Now(), ttl), nil
+func (e *LocalEphemeral) SeenOnce(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	e.seenInit.Do(func() { e.seen.Store(NewMemoryReplayGuard(e.size, e.clock)) })
+	return e.seen.Load().SeenOnce(ctx, key, ttl)
 }
 
 // AddFailure implements Ephemeral.
@@ -149,7 +149,7 @@ func (e *LocalEphemeral) ResetFailures(_ context.Context, key string) error {
 func (e *LocalEphemeral) Len() int {
 	n := e.lru.Len()
 	if seen := e.seen.Load(); seen != nil {
-		n += seen.len(e.clock.Now())
+		n += seen.Len()
 	}
 	return n
 }

@@ -75,10 +75,6 @@ type seenSlot struct {
 // seenDigest is the first 16 bytes of a key's SHA-256.
 type seenDigest struct{ lo, hi uint64 }
 
-// maxSeenSetSize bounds a seenSet's capacity: its table is allocated whole at
-// construction, so an absurd configured size must not take the process down.
-const maxSeenSetSize = MaxReplayCacheSize
-
 // newSeenSet returns a set of size values rounded up to a whole number of
 // buckets; size <= 0 means DefaultReplayCacheSize, and size is capped at
 // MaxReplayCacheSize.
@@ -91,7 +87,9 @@ func seenBuckets(size int) int {
 	if size <= 0 {
 		size = DefaultReplayCacheSize
 	}
-	size = min(size, maxSeenSetSize)
+	// The table is allocated whole at construction, so an absurd size
+	// must not take the process down.
+	size = min(size, MaxReplayCacheSize)
 	return (size + seenWays - 1) / seenWays
 }
 
