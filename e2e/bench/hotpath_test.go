@@ -8,7 +8,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/http"
 	"runtime"
 	"strconv"
 	"strings"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/sessiongate/sessiongate/caddyauth"
-	"github.com/sessiongate/sessiongate/caddyauth/dialect/amatino"
 	"github.com/sessiongate/sessiongate/caddyauth/enginetest"
 	"github.com/sessiongate/sessiongate/caddyauth/sign"
 	"github.com/sessiongate/sessiongate/caddyauth/store/memory"
@@ -71,88 +69,9 @@ func BenchmarkCacheHit(b *testing.B) {
 	}
 }
 
-// hotHeaders is what a realistic amatino client request carries, plus two
-// spoofed identity headers the gateway must delete.
-var hotHeaders = http.Header{
-	"User-Agent":      {"python-requests/2.31.0"},
-	"Accept":          {"application/json"},
-	"Accept-Encoding": {"gzip, deflate"},
-	"Content-Type":    {"application/json"},
-	"X-Session-Id":    {"123456"},
-	"X-Signature":     {"XQOHuBQDB6RQIY1Uin+ADZNPI6LHu9Twj9PDHj8cfRseTuWnHY41+RpkBkyy4DMo5+cHN2dVKTXsIcsPLkpvwQ=="},
-	"X-Request-Id":    {"7f9c2ba4e88f827d616045507605853e"},
-	"X-Auth-User-Id":  {"1"},
-	"X_auth_user_id":  {"1"},
-	"Traceparent":     {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
-}
-
-// copyHeaders gives each iteration a fresh map (the rewrite mutates it).
-func copyHeaders(dst http.Header) {
-	clear(dst)
-	for k, v := range hotHeaders {
-		dst[k] = v
-	}
-}
-
-// The map copy alone, to subtract from BenchmarkIdentityHeaderRewrite.
-func BenchmarkIdentityHeaderCopyOnly(b *testing.B) {
-	h := make(http.Header, 16)
-	b.ReportAllocs()
-	for b.Loop() {
-		copyHeaders(h)
-	}
-}
-
-// The header work of plugin/handler.go after a successful verification,
-// written inline because the handler's methods are unexported: sanitize
-// (delete every header whose folded name starts with the identity prefix,
-// check Connection/Trailer), look the user up (a static user, as in the
-// benchmark's Caddyfiles), set the three identity headers, strip the
-// amatino credentials. Includes copyHeaders (see the CopyOnly benchmark).
-func BenchmarkIdentityHeaderRewrite(b *testing.B) {
-	const prefix = "x-auth-"
-	users, err := caddyauth.NewStaticUsers([]caddyauth.User{{ID: 1001, Email: "bench@example.test", Username: "bench",
-		PasswordHash: enginetest.Hash(b, "x")}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	h := make(http.Header, 16)
-	b.ReportAllocs()
-	for b.Loop() {
-		copyHeaders(h)
-		for name := range h {
-			if strings.HasPrefix(normHeader(name), prefix) {
-				delete(h, name)
-			}
-		}
-		for _, name := range []string{"Connection", "Trailer"} {
-			for _, v := range h.Values(name) {
-				for _, tok := range strings.Split(v, ",") {
-					if strings.HasPrefix(normHeader(strings.TrimSpace(tok)), prefix) {
-						b.Fatal("refused")
-					}
-				}
-			}
-		}
-		u, err := users.UserByID(ctx, 1001)
-		if err != nil {
-			b.Fatal(err)
-		}
-		h.Set("X-Auth-User-Id", strconv.FormatInt(u.ID, 10))
-		h.Set("X-Auth-User-Email", u.Email)
-		h.Set("X-Auth-Username", u.Username)
-		amatino.StripCredentials(h)
-	}
-	if len(h) != 9 || h.Get("X-Auth-User-Id") != "1001" || h.Get("X-Signature") != "" {
-		b.Fatalf("unexpected result: %v", h)
-	}
-}
-
-// normHeader mirrors plugin/handler.go: lower case, `_` as `-`.
-func normHeader(s string) string {
-	return strings.ReplaceAll(strings.ToLower(s), "_", "-")
-}
+// The identity-header work after a verification (sanitize, setIdentity) is
+// measured on the handler itself by plugin's BenchmarkSanitize and
+// BenchmarkHotServeHTTPAmatinoGET, not by a copy of it here.
 
 // newTokenManager is a Manager on the memory store with one sxt session; it
 // returns the session's access token.
