@@ -365,7 +365,7 @@ func (m *Manager) confirmLogin(ctx context.Context, s *Session, seen *User) erro
 		return nil
 	}
 	u, err := m.users.UserByID(ctx, s.UserID)
-	if err == nil && !u.Disabled && (seen == nil || u.PasswordHash == seen.PasswordHash) {
+	if err == nil && !u.Disabled && u.PasswordHash == seen.PasswordHash {
 		return nil
 	}
 	// The credentials were never handed out, so a session this fails to
