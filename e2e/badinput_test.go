@@ -892,40 +892,17 @@ func TestBadInputCorpus(t *testing.T) {
 	}
 	g.Start()
 
-	type counters map[string]float64
-	// sessionCounters reads what a case must not change, and the key-cache
-	// lookups (hit or miss: every session lookup counts one).
-	sessionCounters := func() (counters, float64) {
-		m := g.Metrics(t)
-		out := counters{}
-		var lookups float64
-		for _, r := range []string{"hit", "miss"} {
-			v, ok := metricValue(m, "caddy_sessiongate_key_cache_requests_total", `result="`+r+`"`)
-			if !ok {
-				t.Fatalf("metric caddy_sessiongate_key_cache_requests_total{result=%q} missing", r)
-			}
-			lookups += v
-		}
-		for _, d := range []string{"amatino", "videntity"} {
-			for _, s := range []struct{ name, labels string }{
-				{"caddy_sessiongate_sessions_created_total", `dialect="` + d + `"`},
-				{"caddy_sessiongate_sessions_ended_total", `dialect="` + d + `",reason="logout"`},
-				{"caddy_sessiongate_sessions_ended_total", `dialect="` + d + `",reason="revoked"`},
-				{"caddy_sessiongate_logins_total", `dialect="` + d + `",result="ok"`},
-			} {
-				v, ok := metricValue(m, s.name, s.labels)
-				if !ok {
-					t.Fatalf("metric %s{%s} missing", s.name, s.labels)
-				}
-				out[s.name+"{"+s.labels+"}"] = v
-			}
-		}
-		return out, lookups
+	var series []string
+	for _, d := range []string{"amatino", "videntity"} {
+		series = append(series,
+			`caddy_sessiongate_sessions_created_total{dialect="`+d+`"}`,
+			`caddy_sessiongate_sessions_ended_total{dialect="`+d+`",reason="logout"}`,
+			`caddy_sessiongate_sessions_ended_total{dialect="`+d+`",reason="revoked"}`,
+			`caddy_sessiongate_logins_total{dialect="`+d+`",result="ok"}`)
 	}
+	w := newCorpusWatch(t, g, up, series, secrets)
 
 	all := badInputCorpus()
-	last, lastLookups := sessionCounters()
-	hits := 0
 	for _, bc := range all {
 		t.Run(bc.name, func(t *testing.T) {
 			host := e.host1
@@ -940,34 +917,7 @@ func TestBadInputCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatalf("exchange: %v (answers so far %d)", err, len(answers))
 			}
-			want := append([]answerSpec{bc.want}, bc.then...)
-			if len(answers) != len(want) {
-				var got []string
-				for _, a := range answers {
-					got = append(got, fmt.Sprintf("%d %s", a.Status, tail(string(a.Body), 120)))
-				}
-				t.Fatalf("%d answers %q, want %d", len(answers), got, len(want))
-			}
-			for i, a := range answers {
-				checkAnswer(t, fmt.Sprintf("answer %d", i+1), a, want[i])
-				for _, s := range secrets {
-					if bytes.Contains(a.Body, []byte(s)) || strings.Contains(fmt.Sprint(a.Header), s) {
-						t.Errorf("answer %d carries a secret", i+1)
-					}
-				}
-			}
-			if n := up.Hits(); n != hits {
-				t.Errorf("upstream called: %s %s", up.Last(t).Method, up.Last(t).RequestURI)
-				hits = n
-			}
-			now, lookups := sessionCounters()
-			if !reflect.DeepEqual(now, last) {
-				t.Errorf("session counters changed: %v → %v", last, now)
-			}
-			if !bc.looksUp() && lookups != lastLookups {
-				t.Errorf("SEC-36: %v session lookups for a request refused on syntax, want 0", lookups-lastLookups)
-			}
-			last, lastLookups = now, lookups
+			w.after(t, answers, append([]answerSpec{bc.want}, bc.then...), bc.looksUp())
 		})
 	}
 	t.Logf("%d bad inputs sent", len(all))
@@ -989,6 +939,84 @@ func withConnectionClose(raw []byte) []byte {
 		panic("test bug: request without a line end")
 	}
 	return slices.Concat(raw[:i+2], []byte("Connection: close\r\n"), raw[i+2:])
+}
+
+// corpusWatch follows, from one bad input to the next, what a refused
+// request must not change: the upstream's hit count, the named metric series
+// ("name{labels}") and the key cache's lookups (every session lookup counts
+// one), and that no answer carries one of the secrets.
+type corpusWatch struct {
+	g       *gateway
+	up      *upstream
+	series  []string
+	secrets []string
+	hits    int
+	last    map[string]float64
+	lookups float64
+}
+
+func newCorpusWatch(t *testing.T, g *gateway, up *upstream, series, secrets []string) *corpusWatch {
+	t.Helper()
+	w := &corpusWatch{g: g, up: up, series: series, secrets: secrets, hits: up.Hits()}
+	w.last, w.lookups = w.read(t)
+	return w
+}
+
+func (w *corpusWatch) read(t *testing.T) (map[string]float64, float64) {
+	t.Helper()
+	m := w.g.Metrics(t)
+	var lookups float64
+	for _, r := range []string{"hit", "miss"} {
+		v, ok := metricValue(m, "caddy_sessiongate_key_cache_requests_total", `result="`+r+`"`)
+		if !ok {
+			t.Fatalf("metric caddy_sessiongate_key_cache_requests_total{result=%q} missing", r)
+		}
+		lookups += v
+	}
+	out := map[string]float64{}
+	for _, s := range w.series {
+		name, labels, _ := strings.Cut(strings.TrimSuffix(s, "}"), "{")
+		v, ok := metricValue(m, name, labels)
+		if !ok {
+			t.Fatalf("metric %s missing", s)
+		}
+		out[s] = v
+	}
+	return out, lookups
+}
+
+// after checks one case: its answers against want, then that nothing moved.
+// looksUp says whether the case gets far enough to cost a session lookup
+// (SEC-36: one refused on syntax must not).
+func (w *corpusWatch) after(t *testing.T, answers []rawAnswer, want []answerSpec, looksUp bool) {
+	t.Helper()
+	if len(answers) != len(want) {
+		var got []string
+		for _, a := range answers {
+			got = append(got, fmt.Sprintf("%d %s", a.Status, tail(string(a.Body), 120)))
+		}
+		t.Fatalf("%d answers %q, want %d", len(answers), got, len(want))
+	}
+	for i, a := range answers {
+		checkAnswer(t, fmt.Sprintf("answer %d", i+1), a, want[i])
+		for _, s := range w.secrets {
+			if bytes.Contains(a.Body, []byte(s)) || strings.Contains(fmt.Sprint(a.Header), s) {
+				t.Errorf("answer %d carries a secret", i+1)
+			}
+		}
+	}
+	if n := w.up.Hits(); n != w.hits {
+		t.Errorf("upstream called: %s %s", w.up.Last(t).Method, w.up.Last(t).RequestURI)
+		w.hits = n
+	}
+	now, lookups := w.read(t)
+	if !reflect.DeepEqual(now, w.last) {
+		t.Errorf("counters changed: %v → %v", w.last, now)
+	}
+	if !looksUp && lookups != w.lookups {
+		t.Errorf("SEC-36: %v session lookups for a request refused before any lookup, want 0", lookups-w.lookups)
+	}
+	w.last, w.lookups = now, lookups
 }
 
 // checkAnswer asserts one answer's status and code in its form.
